@@ -1,0 +1,99 @@
+#include "coredb/adapters/postgres/pg_backend.hpp"
+
+#include "coredb/adapters/postgres/params.hpp"
+#include "coredb/adapters/postgres/result_json.hpp"
+
+#include <algorithm>
+
+namespace coredb::pg {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::chrono::milliseconds Remaining(Clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  return std::max(left, std::chrono::milliseconds(1));
+}
+
+}  // namespace
+
+boost::asio::awaitable<Result<SqlOutcome>> PgBackend::Run(const SqlStatement& statement) {
+  std::vector<std::optional<std::string>> params;
+  if (statement.params != nullptr) {
+    auto encoded = EncodeParams(*statement.params);
+    if (!encoded) co_return encoded.error();
+    params = std::move(*encoded);
+  }
+  // `timeout` is the caller's whole budget: waiting for a connection counts against it.
+  auto deadline = Clock::now() + statement.timeout;
+  auto connection = co_await pool_.Acquire(statement.timeout);
+  if (!connection) co_return connection.error();
+
+  auto started = Clock::now();
+  auto result = co_await (*connection)->Execute(Statement{statement.sql, params, Remaining(deadline)});
+  if (!result) co_return result.error();
+  double duration_ms =
+      static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count()) /
+      1000.0;
+
+  auto missing = types_.Missing(result->get());
+  if (!missing.empty()) {
+    // Learn the names of types this database defined itself, once; the lookup is a query of
+    // its own on the same connection.
+    std::string oids = "{";
+    for (std::size_t i = 0; i < missing.size(); ++i) {
+      if (i) oids += ',';
+      oids += std::to_string(missing[i]);
+    }
+    oids += '}';
+    std::vector<std::optional<std::string>> lookup_params{oids};
+    auto lookup = co_await (*connection)->Execute(Statement{TypeRegistry::LookupSql(), lookup_params, Remaining(deadline)});
+    if (lookup) types_.AddFromLookup(lookup->get());
+  }
+
+  auto body = ResultToJson(result->get(), statement.row_mode == RowMode::kArray ? pg::RowMode::kArray : pg::RowMode::kObject,
+                           types_, max_result_bytes_);
+  if (!body) co_return body.error();
+  co_return SqlOutcome{std::move(*body), duration_ms};
+}
+
+coredb::PoolStats PgBackend::Stats() const {
+  auto s = pool_.Stats();
+  coredb::PoolStats out;
+  out.max = s.max;
+  out.size = s.size;
+  out.active = s.active;
+  out.idle = s.idle;
+  out.waiting = s.waiting;
+  out.acquired_total = s.acquired_total;
+  out.released_total = s.released_total;
+  out.timeouts_total = s.timeouts_total;
+  return out;
+}
+
+boost::asio::awaitable<bool> PgBackend::Ping(std::chrono::milliseconds timeout) {
+  auto connection = co_await pool_.Acquire(timeout);
+  if (!connection) co_return false;
+  auto result = co_await (*connection)->Execute(Statement{"SELECT 1", {}, timeout});
+  co_return result.has_value();
+}
+
+}  // namespace coredb::pg
+
+namespace coredb::pg {
+
+std::optional<std::string> ConninfoProblem(const std::string& conninfo) {
+  char* err = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &err);
+  if (options != nullptr) {
+    PQconninfoFree(options);
+    return std::nullopt;
+  }
+  std::string message = err != nullptr ? err : "out of memory";
+  if (err != nullptr) PQfreemem(err);
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  return message;
+}
+
+}  // namespace coredb::pg

@@ -1,0 +1,202 @@
+#include "coredb/app/application.hpp"
+
+#include "coredb/adapters/postgres/cancel_worker.hpp"
+#include "coredb/adapters/postgres/pg_backend.hpp"
+#include "coredb/adapters/postgres/pg_pool.hpp"
+#include "coredb/adapters/redis/redis_backend.hpp"
+#include "coredb/adapters/redis/redis_client.hpp"
+#include "coredb/core/token_auth.hpp"
+#include "coredb/http/handlers/health_handler.hpp"
+#include "coredb/http/handlers/query_handler.hpp"
+#include "coredb/http/router.hpp"
+#include "coredb/http/server.hpp"
+#include "coredb/observability/health.hpp"
+#include "coredb/observability/logging.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+namespace coredb::app {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+
+namespace {
+
+class AdminAuthenticator final : public http::Authenticator {
+ public:
+  explicit AdminAuthenticator(const std::string& admin_token) : tokens_(admin_token) {}
+  asio::awaitable<Result<Principal>> Authenticate(std::string_view header) override {
+    co_return tokens_.Authenticate(header);
+  }
+
+ private:
+  TokenAuthenticator tokens_;
+};
+
+pg::PoolOptions MakePoolOptions(const std::string& name, const config::PostgresConfig& pg,
+                                const config::Config& cfg, std::size_t size) {
+  pg::PoolOptions options;
+  options.name = name;
+  options.connection.conninfo = pg.conninfo;
+  options.connection.connect_timeout = pg.connect_timeout;
+  options.connection.default_statement_timeout = cfg.default_query_timeout;
+  options.max_size = size;
+  options.idle_timeout = pg.idle_timeout;
+  return options;
+}
+
+redis::RedisOptions MakeRedisOptions(const config::RedisConfig& r, int db, const std::string& name) {
+  redis::RedisOptions options;
+  options.host = r.host;
+  options.port = r.port;
+  options.username = r.username;
+  options.password = r.password;
+  options.db = db;
+  options.command_timeout = r.command_timeout;
+  options.name = name;
+  return options;
+}
+
+// Everything the running service owns, in construction order (destroyed in reverse).
+struct Service {
+  explicit Service(const config::Config& cfg)
+      : config(cfg),
+        pg_pool(ioc.get_executor(), MakePoolOptions("postgresql", cfg.postgres, cfg, cfg.postgres.pool_size),
+                cancel_worker),
+        vector_pool(ioc.get_executor(), MakePoolOptions("vector", cfg.vector, cfg, cfg.vector.pool_size),
+                    cancel_worker),
+        // Probes have their own connection, so an exhausted pool never reads as a dead database.
+        pg_probe_pool(ioc.get_executor(), MakePoolOptions("postgresql-health", cfg.postgres, cfg, 1), cancel_worker),
+        vector_probe_pool(ioc.get_executor(), MakePoolOptions("vector-health", cfg.vector, cfg, 1), cancel_worker),
+        redis_client(ioc.get_executor(), MakeRedisOptions(cfg.redis, cfg.redis.db, "cache")),
+        pg_backend(pg_pool, cfg.max_result_bytes),
+        vector_backend(vector_pool, cfg.max_result_bytes),
+        pg_probe(pg_probe_pool, cfg.max_result_bytes),
+        vector_probe(vector_probe_pool, cfg.max_result_bytes),
+        redis_backend(redis_client),
+        authenticator(cfg.admin_token),
+        health(ioc.get_executor(),
+               {{"database", [this](std::chrono::milliseconds t) { return pg_probe.Ping(t); }},
+                {"redis", [this](std::chrono::milliseconds t) { return redis_backend.Ping(t); }},
+                {"vector", [this](std::chrono::milliseconds t) { return vector_probe.Ping(t); }}}),
+        server(ioc, cfg.http, router, authenticator, [](const http::CompletedRequest& r) { LogRequest(r); }) {
+    http::RegisterHealthRoutes(router, health);
+    http::RegisterQueryRoutes(router, {pg_backend, vector_backend, redis_backend, cfg.default_query_timeout});
+  }
+
+  static void LogRequest(const http::CompletedRequest& r) {
+    boost::json::object fields{{"requestId", r.request_id},
+                               {"method", r.method},
+                               {"route", r.route},
+                               {"status", r.status},
+                               {"durationMs", std::chrono::duration<double, std::milli>(r.duration).count()}};
+    if (!r.client.empty()) fields["client"] = r.client;
+    if (r.error_code) fields["errorCode"] = *r.error_code;
+    observability::LogEvent(r.status >= 500 ? spdlog::level::warn : spdlog::level::info, "request", fields);
+  }
+
+  asio::awaitable<void> Stop() {
+    spdlog::info("shutting down: readiness is now 503, draining in-flight requests");
+    health.SetDraining();
+    co_await server.Shutdown(std::chrono::steady_clock::now() + config.http.shutdown_timeout);
+    health.Stop();
+    pg_pool.Close();
+    vector_pool.Close();
+    pg_probe_pool.Close();
+    vector_probe_pool.Close();
+    redis_client.Stop();
+    spdlog::info("stopped");
+    ioc.stop();
+  }
+
+  const config::Config& config;
+  asio::io_context ioc{1};
+  pg::CancelWorker cancel_worker;
+  pg::Pool pg_pool;
+  pg::Pool vector_pool;
+  pg::Pool pg_probe_pool;
+  pg::Pool vector_probe_pool;
+  redis::RedisClient redis_client;
+  pg::PgBackend pg_backend;
+  pg::PgBackend vector_backend;
+  pg::PgBackend pg_probe;
+  pg::PgBackend vector_probe;
+  redis::RedisBackend redis_backend;
+  AdminAuthenticator authenticator;
+  http::Router router;
+  observability::HealthMonitor health;
+  http::Server server;
+};
+
+}  // namespace
+
+int Serve(const config::Config& cfg) {
+  if (cfg.admin_token.empty()) {
+    spdlog::critical("config: COREDB_ADMIN_TOKEN is required to serve (the bootstrap admin token)");
+    return 2;
+  }
+  if (auto problem = pg::ConninfoProblem(cfg.postgres.conninfo)) {
+    spdlog::critical("config: DATABASE_URL / PG_* settings are invalid: {}", *problem);
+    return 2;
+  }
+  if (auto problem = pg::ConninfoProblem(cfg.vector.conninfo)) {
+    spdlog::critical("config: VECTOR_URL is invalid: {}", *problem);
+    return 2;
+  }
+
+  auto service = std::make_unique<Service>(cfg);
+  if (auto listening = service->server.Listen(); !listening) {
+    spdlog::critical("{}", listening.error().message);
+    return 1;
+  }
+  service->redis_client.Start();
+  service->health.Start();
+  service->server.Start();
+  observability::LogEvent(spdlog::level::info, "listening",
+                          {{"host", cfg.http.host}, {"port", service->server.port()}, {"version", COREDB_VERSION}});
+  spdlog::default_logger()->flush();
+
+  asio::signal_set signals(service->ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    spdlog::info("received signal {}", signal);
+    asio::co_spawn(service->ioc, service->Stop(), [](std::exception_ptr e) {
+      if (e) spdlog::critical("shutdown failed");
+    });
+  });
+  service->ioc.run();
+  return 0;
+}
+
+int CheckHealth(const config::Config& cfg) {
+  Service service(cfg);
+  service.redis_client.Start();
+  bool db = false, redis_ok = false, vector = false;
+  asio::co_spawn(
+      service.ioc,
+      [&]() -> asio::awaitable<void> {
+        co_await service.redis_client.WaitConnected(3s);
+        db = co_await service.pg_probe.Ping(3s);
+        redis_ok = co_await service.redis_backend.Ping(3s);
+        vector = co_await service.vector_probe.Ping(3s);
+        service.pg_probe_pool.Close();
+        service.vector_probe_pool.Close();
+        service.redis_client.Stop();
+        service.ioc.stop();
+      },
+      asio::detached);
+  service.ioc.run();
+  std::printf("postgresql: %s\nredis: %s\nvector: %s\n", db ? "up" : "DOWN", redis_ok ? "up" : "DOWN",
+              vector ? "up" : "DOWN");
+  return db && redis_ok ? 0 : 1;
+}
+
+}  // namespace coredb::app

@@ -1,0 +1,286 @@
+#include "coredb/config/config.hpp"
+
+#include <charconv>
+#include <cstdlib>
+#include <limits>
+#include <string_view>
+
+namespace coredb::config {
+namespace {
+
+class Reader {
+ public:
+  explicit Reader(const EnvReader& env) : env_(env) {}
+
+  std::optional<std::string> Get(const std::string& name) const {
+    auto value = env_(name);
+    if (value && value->empty()) return std::nullopt;  // VAR= counts as unset
+    return value;
+  }
+
+  template <class Int>
+  void ReadInt(const std::string& name, Int& out, long long min, long long max) {
+    auto text = Get(name);
+    if (!text) return;
+    long long value = 0;
+    auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (ec != std::errc() || ptr != text->data() + text->size() || value < min || value > max) {
+      Problem(name + " must be an integer in " + std::to_string(min) + ".." + std::to_string(max) +
+              " (got \"" + *text + "\")");
+      return;
+    }
+    out = static_cast<Int>(value);
+  }
+
+  void ReadMillis(const std::string& name, std::chrono::milliseconds& out, long long min, long long max) {
+    long long ms = out.count();
+    ReadInt(name, ms, min, max);
+    out = std::chrono::milliseconds(ms);
+  }
+
+  void Problem(std::string line) { problems_.push_back(std::move(line)); }
+  std::vector<std::string>& problems() { return problems_; }
+
+ private:
+  const EnvReader& env_;
+  std::vector<std::string> problems_;
+};
+
+// libpq key=value quoting: single quotes, backslash-escaped.
+std::string QuoteConninfoValue(const std::string& value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
+bool IsPostgresUrl(const std::string& s) {
+  return s.rfind("postgresql://", 0) == 0 || s.rfind("postgres://", 0) == 0;
+}
+
+void LoadPostgres(Reader& r, Config& cfg) {
+  auto url = r.Get("DATABASE_URL");
+  if (url) {
+    if (!IsPostgresUrl(*url) && url->find('=') == std::string::npos) {
+      r.Problem("DATABASE_URL must be a postgresql:// URL or a libpq key=value string");
+    }
+    cfg.postgres.conninfo = *url;
+  } else {
+    std::string host = r.Get("PG_HOST").value_or("127.0.0.1");
+    std::string port = r.Get("PG_PORT").value_or("5432");
+    std::uint16_t port_num = 5432;
+    r.ReadInt("PG_PORT", port_num, 1, 65535);
+    std::string conninfo = "host=" + QuoteConninfoValue(host) + " port=" + std::to_string(port_num) +
+                           " dbname=" + QuoteConninfoValue(r.Get("PG_DATABASE").value_or("coredb")) +
+                           " user=" + QuoteConninfoValue(r.Get("PG_USER").value_or("postgres"));
+    if (auto pw = r.Get("PG_PASSWORD")) conninfo += " password=" + QuoteConninfoValue(*pw);
+    cfg.postgres.conninfo = conninfo;
+  }
+  if (auto ssl = r.Get("PG_SSL")) {
+    static const char* kModes[] = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
+    std::string mode = *ssl;
+    if (mode == "true") mode = "require";
+    if (mode == "false") mode = "disable";
+    bool known = false;
+    for (const char* m : kModes) known = known || mode == m;
+    if (!known) {
+      r.Problem("PG_SSL must be true, false or a libpq sslmode (disable, allow, prefer, require, verify-ca, verify-full); got \"" +
+                *ssl + "\"");
+    } else if (IsPostgresUrl(cfg.postgres.conninfo)) {
+      cfg.postgres.conninfo += (cfg.postgres.conninfo.find('?') == std::string::npos ? "?" : "&");
+      cfg.postgres.conninfo += "sslmode=" + mode;
+    } else {
+      cfg.postgres.conninfo += " sslmode=" + mode;
+    }
+  }
+  r.ReadInt("PG_POOL_SIZE", cfg.postgres.pool_size, 1, 1000);
+  r.ReadMillis("PG_IDLE_TIMEOUT", cfg.postgres.idle_timeout, 1000, 24LL * 3600 * 1000);
+  r.ReadMillis("PG_CONNECT_TIMEOUT", cfg.postgres.connect_timeout, 100, 120000);
+}
+
+void LoadVector(Reader& r, Config& cfg) {
+  cfg.vector = cfg.postgres;
+  cfg.vector.pool_size = 10;
+  if (auto url = r.Get("VECTOR_URL")) {
+    if (!IsPostgresUrl(*url) && url->find('=') == std::string::npos) {
+      r.Problem("VECTOR_URL must be a postgresql:// URL or a libpq key=value string");
+    }
+    cfg.vector.conninfo = *url;
+  }
+  r.ReadInt("VECTOR_POOL_SIZE", cfg.vector.pool_size, 1, 1000);
+}
+
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::optional<std::string> PercentDecode(std::string_view in) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size()) return std::nullopt;
+    int hi = HexValue(in[i + 1]);
+    int lo = HexValue(in[i + 2]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+// redis://[user[:password]@]host[:port][/db] — the form ioredis and redis-cli accept.
+std::optional<std::string> ParseRedisUrl(const std::string& url, RedisConfig& redis) {
+  const std::string_view kUsage = "REDIS_URL must look like redis://[user:password@]host:port/db";
+  std::string_view rest = url;
+  if (rest.rfind("rediss://", 0) == 0) return std::string("REDIS_URL: rediss:// (TLS) is not supported; use redis://");
+  if (rest.rfind("redis://", 0) != 0) return std::string(kUsage);
+  rest.remove_prefix(8);
+  std::string_view path;
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    path = rest.substr(slash + 1);
+    rest = rest.substr(0, slash);
+  }
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    std::string_view userinfo = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    std::string_view user = userinfo;
+    std::string_view password;
+    if (auto colon = userinfo.find(':'); colon != std::string_view::npos) {
+      user = userinfo.substr(0, colon);
+      password = userinfo.substr(colon + 1);
+    }
+    auto u = PercentDecode(user);
+    auto p = PercentDecode(password);
+    if (!u || !p) return std::string("REDIS_URL has a malformed percent-escape in its user or password");
+    redis.username = *u;
+    redis.password = *p;
+  }
+  std::string_view host = rest;
+  if (auto colon = rest.rfind(':'); colon != std::string_view::npos && rest.find(']') == std::string_view::npos) {
+    host = rest.substr(0, colon);
+    std::string_view port = rest.substr(colon + 1);
+    int value = 0;
+    auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || ptr != port.data() + port.size() || value < 1 || value > 65535) {
+      return "REDIS_URL has an invalid port \"" + std::string(port) + "\"";
+    }
+    redis.port = static_cast<std::uint16_t>(value);
+  }
+  if (!host.empty()) redis.host = std::string(host);
+  if (!path.empty()) {
+    int value = -1;
+    auto [ptr, ec] = std::from_chars(path.data(), path.data() + path.size(), value);
+    if (ec != std::errc() || ptr != path.data() + path.size() || value < 0 || value > 15) {
+      return "REDIS_URL database must be a number in 0..15 (got \"" + std::string(path) + "\")";
+    }
+    redis.db = value;
+  }
+  return std::nullopt;
+}
+
+void LoadRedis(Reader& r, Config& cfg) {
+  auto& redis = cfg.redis;
+  if (auto url = r.Get("REDIS_URL")) {
+    if (auto problem = ParseRedisUrl(*url, redis)) r.Problem(*problem);
+  } else {
+    if (auto host = r.Get("REDIS_HOST")) redis.host = *host;
+    r.ReadInt("REDIS_PORT", redis.port, 1, 65535);
+    if (auto user = r.Get("REDIS_USERNAME")) redis.username = *user;
+    if (auto pw = r.Get("REDIS_PASSWORD")) redis.password = *pw;
+  }
+  // Discrete variables refine the URL form (REDIS_DB overrides the URL's path).
+  r.ReadInt("REDIS_DB", redis.db, 0, 15);
+  r.ReadInt("REDIS_SESSION_DB", redis.session_db, 0, 15);
+  r.ReadMillis("REDIS_COMMAND_TIMEOUT", redis.command_timeout, 10, 60000);
+}
+
+}  // namespace
+
+LoadResult Load(const EnvReader& env) {
+  LoadResult result;
+  Config& cfg = result.config;
+  Reader r(env);
+
+  if (auto host = r.Get("HOST")) cfg.http.host = *host;
+  r.ReadInt("PORT", cfg.http.port, 0, 65535);
+  r.ReadInt("MAX_BODY_BYTES", cfg.http.max_body_bytes, 1024, 64LL * 1024 * 1024);
+  r.ReadMillis("SHUTDOWN_TIMEOUT", cfg.http.shutdown_timeout, 0, 600000);
+  r.ReadMillis("KEEP_ALIVE_TIMEOUT", cfg.http.keep_alive_timeout, 1000, 3600000);
+  r.ReadInt("MAX_RESULT_BYTES", cfg.max_result_bytes, 1024, 1024LL * 1024 * 1024);
+  r.ReadMillis("DEFAULT_QUERY_TIMEOUT", cfg.default_query_timeout, 1, 300000);
+
+  if (auto level = r.Get("LOG_LEVEL")) {
+    static const char* kLevels[] = {"trace", "debug", "info", "warn", "error", "critical", "off"};
+    bool known = false;
+    for (const char* l : kLevels) known = known || *level == l;
+    if (!known) r.Problem("LOG_LEVEL must be one of trace, debug, info, warn, error, critical, off (got \"" + *level + "\")");
+    else cfg.log_level = *level;
+  }
+
+  if (auto token = r.Get("COREDB_ADMIN_TOKEN")) {
+    if (token->size() < 16) r.Problem("COREDB_ADMIN_TOKEN must be at least 16 characters long");
+    cfg.admin_token = *token;
+  }
+
+  LoadPostgres(r, cfg);
+  LoadVector(r, cfg);
+  LoadRedis(r, cfg);
+  result.problems = std::move(r.problems());
+  return result;
+}
+
+LoadResult LoadFromProcessEnvironment() {
+  return Load([](const std::string& name) -> std::optional<std::string> {
+    const char* v = std::getenv(name.c_str());
+    if (!v) return std::nullopt;
+    return std::string(v);
+  });
+}
+
+std::string RedactConninfo(const std::string& conninfo) {
+  std::string out = conninfo;
+  if (IsPostgresUrl(out)) {
+    // postgresql://user:password@host → postgresql://user:***@host
+    auto scheme_end = out.find("://") + 3;
+    auto at = out.find('@', scheme_end);
+    auto colon = out.find(':', scheme_end);
+    if (at != std::string::npos && colon != std::string::npos && colon < at) {
+      out.replace(colon + 1, at - colon - 1, "***");
+    }
+    auto pw = out.find("password=");
+    if (pw != std::string::npos) {
+      auto end = out.find('&', pw);
+      out.replace(pw + 9, (end == std::string::npos ? out.size() : end) - pw - 9, "***");
+    }
+    return out;
+  }
+  auto pw = out.find("password=");
+  while (pw != std::string::npos) {
+    std::size_t start = pw + 9;
+    std::size_t end = start;
+    if (end < out.size() && out[end] == '\'') {
+      ++end;
+      while (end < out.size() && out[end] != '\'') end += (out[end] == '\\') ? 2 : 1;
+      ++end;
+    } else {
+      while (end < out.size() && out[end] != ' ') ++end;
+    }
+    end = std::min(end, out.size());
+    out.replace(start, end - start, "***");
+    pw = out.find("password=", start + 3);
+  }
+  return out;
+}
+
+}  // namespace coredb::config

@@ -1,0 +1,64 @@
+// Service configuration: plain structs loaded once from the environment and validated at
+// start-up. Every problem is reported as one line naming the variable; nothing is checked later.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace coredb::config {
+
+struct PostgresConfig {
+  std::string conninfo;  // libpq URL or key=value string; may hold a password: never log it
+  std::size_t pool_size = 20;
+  std::chrono::milliseconds idle_timeout{30000};
+  std::chrono::milliseconds connect_timeout{5000};
+};
+
+struct RedisConfig {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 6379;
+  std::string username;
+  std::string password;
+  int db = 0;
+  int session_db = 1;
+  std::chrono::milliseconds command_timeout{1000};
+};
+
+struct HttpConfig {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8095;
+  std::size_t max_body_bytes = 1024 * 1024;
+  std::chrono::milliseconds shutdown_timeout{10000};
+  std::chrono::milliseconds keep_alive_timeout{65000};
+};
+
+struct Config {
+  HttpConfig http;
+  PostgresConfig postgres;
+  PostgresConfig vector;  // VECTOR_URL; defaults to the PostgreSQL settings
+  RedisConfig redis;
+  std::string log_level = "info";
+  std::string admin_token;
+  std::size_t max_result_bytes = 16 * 1024 * 1024;
+  std::chrono::milliseconds default_query_timeout{30000};
+};
+
+// Reads variables through `getenv` (injectable for tests). Returns the config, or the list of
+// problems, one human-readable line each.
+using EnvReader = std::function<std::optional<std::string>(const std::string&)>;
+struct LoadResult {
+  Config config;
+  std::vector<std::string> problems;
+  bool ok() const { return problems.empty(); }
+};
+LoadResult Load(const EnvReader& env);
+LoadResult LoadFromProcessEnvironment();
+
+// A conninfo with any password replaced by "***", for logs and error messages.
+std::string RedactConninfo(const std::string& conninfo);
+
+}  // namespace coredb::config

@@ -1,0 +1,54 @@
+#include "coredb/core/token_auth.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include <cctype>
+
+namespace coredb {
+
+TokenDigest Sha256(std::string_view data) {
+  TokenDigest digest{};
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), digest.data(), &len, EVP_sha256(), nullptr);
+  return digest;
+}
+
+TokenAuthenticator::TokenAuthenticator(std::string_view admin_token) {
+  if (!admin_token.empty()) {
+    admin_digest_ = Sha256(admin_token);
+    has_admin_ = true;
+  }
+}
+
+Result<Principal> TokenAuthenticator::Authenticate(std::string_view authorization) const {
+  if (authorization.empty()) {
+    return MakeError(ErrorCode::kUnauthenticated, "missing Authorization header (expected: Bearer <token>)");
+  }
+  constexpr std::string_view kScheme = "bearer ";
+  bool scheme_ok = authorization.size() > kScheme.size();
+  for (std::size_t i = 0; scheme_ok && i < kScheme.size(); ++i) {
+    scheme_ok = std::tolower(static_cast<unsigned char>(authorization[i])) == kScheme[i];
+  }
+  if (!scheme_ok) {
+    return MakeError(ErrorCode::kUnauthenticated, "malformed Authorization header (expected: Bearer <token>)");
+  }
+  std::string_view token = authorization.substr(kScheme.size());
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  if (token.empty() || token.size() > 512) {
+    return MakeError(ErrorCode::kUnauthenticated, "malformed Authorization header (expected: Bearer <token>)");
+  }
+  TokenDigest digest = Sha256(token);
+  if (has_admin_ && CRYPTO_memcmp(digest.data(), admin_digest_.data(), digest.size()) == 0) {
+    Principal admin;
+    admin.client_id = "admin";
+    admin.client_name = "admin";
+    admin.scopes = static_cast<std::uint8_t>(Scope::kRead) | static_cast<std::uint8_t>(Scope::kWrite) |
+                   static_cast<std::uint8_t>(Scope::kAdmin);
+    return admin;
+  }
+  return MakeError(ErrorCode::kUnauthenticated, "unknown or revoked token");
+}
+
+}  // namespace coredb

@@ -1,0 +1,117 @@
+#include "coredb/http/router.hpp"
+
+#include <algorithm>
+
+namespace coredb::http {
+namespace {
+
+std::vector<std::string_view> SplitPath(std::string_view path) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    std::size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    out.push_back(path.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+bool IsParam(std::string_view segment) {
+  return segment.size() > 2 && segment.front() == '{' && segment.back() == '}';
+}
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+std::string_view RequestContext::PathParam(std::string_view name) const {
+  for (const auto& [key, value] : path_params) {
+    if (key == name) return value;
+  }
+  return {};
+}
+
+std::optional<std::string> PercentDecode(std::string_view in, bool plus_is_space) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return std::nullopt;
+      int hi = HexDigit(in[i + 1]);
+      int lo = HexDigit(in[i + 2]);
+      if (hi < 0 || lo < 0) return std::nullopt;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+void Router::Add(beast_http::verb method, std::string path_template, Access access, Handler handler) {
+  Compiled c;
+  for (auto s : SplitPath(path_template)) c.segments.emplace_back(s);
+  c.route = Route{method, std::move(path_template), access, std::move(handler)};
+  routes_.push_back(std::move(c));
+  // Literal segments beat parameters at the same position ("/vectors/collections" before
+  // "/vectors/{collection}"), so keep the table ordered by specificity.
+  std::stable_sort(routes_.begin(), routes_.end(), [](const Compiled& a, const Compiled& b) {
+    std::size_t n = std::min(a.segments.size(), b.segments.size());
+    for (std::size_t i = 0; i < n; ++i) {
+      bool pa = IsParam(a.segments[i]);
+      bool pb = IsParam(b.segments[i]);
+      if (pa != pb) return !pa;
+    }
+    return false;
+  });
+}
+
+Router::Match Router::Find(beast_http::verb method, std::string_view path) const {
+  Match match;
+  auto segments = SplitPath(path);
+  const Compiled* first_shape = nullptr;  // the most specific template whose shape fits the path
+  for (const auto& c : routes_) {
+    if (c.segments.size() != segments.size()) continue;
+    bool fits = true;
+    for (std::size_t i = 0; i < segments.size() && fits; ++i) {
+      fits = IsParam(c.segments[i]) || c.segments[i] == segments[i];
+    }
+    if (!fits) continue;
+    if (first_shape == nullptr) first_shape = &c;
+    // Only routes with the same template as the most specific fit count for this path.
+    if (c.route.path_template != first_shape->route.path_template) continue;
+    match.path_known = true;
+    if (!match.allow.empty()) match.allow += ", ";
+    match.allow += std::string(beast_http::to_string(c.route.method));
+    if (c.route.method == method && match.route == nullptr) {
+      match.route = &c.route;
+      for (std::size_t i = 0; i < segments.size(); ++i) {
+        if (!IsParam(c.segments[i])) continue;
+        auto decoded = PercentDecode(segments[i]);
+        if (!decoded) {
+          match.bad_encoding = true;
+          continue;
+        }
+        std::string name = c.segments[i].substr(1, c.segments[i].size() - 2);
+        match.params.emplace_back(std::move(name), std::move(*decoded));
+      }
+    }
+  }
+  return match;
+}
+
+}  // namespace coredb::http

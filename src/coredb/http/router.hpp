@@ -1,0 +1,74 @@
+// Route table: method + path template ("/api/v1/cache/{key}") → handler. Later resources add
+// routes from their handler files without touching the server core. Unknown path → 404,
+// known path with another method → 405 with `Allow`.
+#pragma once
+
+#include "coredb/core/principal.hpp"
+#include "coredb/http/response.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/verb.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace coredb::http {
+
+namespace beast_http = boost::beast::http;
+using Request = beast_http::request<beast_http::string_body>;
+
+struct RequestContext {
+  const Request& request;
+  std::string request_id;
+  std::string_view route;  // the matched template: a low-cardinality label for logs and metrics
+  std::vector<std::pair<std::string, std::string>> path_params;  // percent-decoded
+  std::string_view query;  // raw query string (after '?'), may be empty
+  Principal principal;
+
+  std::string_view PathParam(std::string_view name) const;
+};
+
+using Handler = std::function<boost::asio::awaitable<Response>(RequestContext&)>;
+
+enum class Access {
+  kPublic,         // /health*: no token
+  kAuthenticated,  // /api/*: a valid bearer token
+};
+
+struct Route {
+  beast_http::verb method;
+  std::string path_template;
+  Access access = Access::kAuthenticated;
+  Handler handler;
+};
+
+class Router {
+ public:
+  void Add(beast_http::verb method, std::string path_template, Access access, Handler handler);
+
+  struct Match {
+    const Route* route = nullptr;                               // null: no route for this method
+    std::vector<std::pair<std::string, std::string>> params;
+    std::string allow;                                          // set when the path exists with other methods
+    bool path_known = false;
+    bool bad_encoding = false;                                  // a malformed percent-escape in the path
+  };
+  Match Find(beast_http::verb method, std::string_view path) const;
+
+ private:
+  struct Compiled {
+    Route route;
+    std::vector<std::string> segments;  // "{name}" marks a parameter
+  };
+  std::vector<Compiled> routes_;
+};
+
+// Percent-decodes a path segment or query component; nullopt when an escape is malformed.
+std::optional<std::string> PercentDecode(std::string_view in, bool plus_is_space = false);
+
+}  // namespace coredb::http

@@ -1,0 +1,333 @@
+#include "coredb/http/server.hpp"
+
+#include "coredb/http/response.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <spdlog/spdlog.h>
+
+namespace coredb::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::ip::tcp;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kHeaderLimit = 16 * 1024;
+constexpr auto kWriteTimeout = 30s;
+
+bool ValidRequestId(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    if (c < 0x21 || c > 0x7e) return false;  // visible ASCII only: it is echoed into a header and logs
+  }
+  return true;
+}
+
+}  // namespace
+
+struct Server::Session {
+  explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
+  beast::tcp_stream stream;
+  bool handling = false;     // a request is being handled: let it finish on shutdown
+  bool force_closed = false;  // shutdown deadline passed: the handler is being cancelled
+};
+
+Server::Server(asio::io_context& ioc, config::HttpConfig cfg, const Router& router, Authenticator& auth,
+               RequestObserver observer)
+    : ioc_(ioc),
+      cfg_(std::move(cfg)),
+      router_(router),
+      auth_(auth),
+      observer_(std::move(observer)),
+      acceptor_(ioc),
+      rng_(std::random_device{}()) {}
+
+Server::~Server() = default;
+
+Result<void> Server::Listen() {
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(cfg_.host, ec);
+  if (ec) return MakeError(ErrorCode::kInvalidRequest, "HOST is not an IP address: " + cfg_.host);
+  tcp::endpoint endpoint(address, cfg_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return MakeError(ErrorCode::kInternal, "cannot listen on " + cfg_.host + ":" + std::to_string(cfg_.port) +
+                                               ": " + ec.message());
+  }
+  port_ = acceptor_.local_endpoint().port();
+  return {};
+}
+
+void Server::Start() {
+  asio::co_spawn(ioc_, AcceptLoop(), [](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::critical("accept loop ended by an exception: {}", ex.what());
+      }
+    }
+  });
+}
+
+asio::awaitable<void> Server::AcceptLoop() {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor_.async_accept(kUseTuple);
+    if (stopping_) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      // Out of descriptors or similar: back off instead of spinning.
+      spdlog::warn("accept failed: {}", ec.message());
+      asio::steady_timer backoff(ioc_, 50ms);
+      co_await backoff.async_wait(kUseTuple);
+      continue;
+    }
+    if (sessions_.size() >= max_sessions_) {
+      spdlog::warn("connection refused: {} sessions open (limit)", sessions_.size());
+      continue;  // the socket closes as it goes out of scope
+    }
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    sessions_.emplace_back(std::move(socket));
+    auto it = std::prev(sessions_.end());
+    asio::co_spawn(ioc_, RunSession(it), [this, it](std::exception_ptr e) {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          spdlog::error("session ended by an exception: {}", ex.what());
+        }
+      }
+      sessions_.erase(it);
+    });
+  }
+}
+
+std::string Server::NewRequestId() {
+  static const char* kHex = "0123456789abcdef";
+  std::string id(32, '0');
+  std::uint64_t a = rng_();
+  std::uint64_t b = rng_();
+  for (int i = 0; i < 16; ++i) {
+    id[i] = kHex[(a >> (i * 4)) & 0xF];
+    id[16 + i] = kHex[(b >> (i * 4)) & 0xF];
+  }
+  return id;
+}
+
+asio::awaitable<Response> Server::Dispatch(const Request& request, RequestContext& ctx, bool& matched) {
+  std::string_view target = request.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  if (auto q = target.find('?'); q != std::string_view::npos) ctx.query = target.substr(q + 1);
+
+  // /api/* authenticates before routing, so unknown routes do not reveal themselves to strangers.
+  bool needs_auth = path.rfind("/api/", 0) == 0 || path == "/api";
+  if (needs_auth) {
+    auto principal = co_await auth_.Authenticate(request[beast::http::field::authorization]);
+    if (!principal) co_return ErrorResponse(principal.error());
+    ctx.principal = std::move(*principal);
+  }
+
+  auto match = router_.Find(request.method(), path);
+  if (match.route == nullptr) {
+    if (match.path_known) {
+      Response r = ErrorResponse(MakeError(ErrorCode::kMethodNotAllowed,
+                                           "method " + std::string(request.method_string()) +
+                                               " is not allowed here; allowed: " + match.allow));
+      r.headers.emplace_back("Allow", match.allow);
+      co_return r;
+    }
+    co_return ErrorResponse(MakeError(ErrorCode::kNotFound, "no route for " + std::string(path)));
+  }
+  matched = true;
+  ctx.route = match.route->path_template;
+  if (match.bad_encoding) {
+    co_return ErrorResponse(MakeError(ErrorCode::kInvalidRequest, "malformed percent-escape in the path"));
+  }
+  ctx.path_params = std::move(match.params);
+  if (match.route->access == Access::kAuthenticated && !needs_auth) {
+    auto principal = co_await auth_.Authenticate(request[beast::http::field::authorization]);
+    if (!principal) co_return ErrorResponse(principal.error());
+    ctx.principal = std::move(*principal);
+  }
+  try {
+    co_return co_await match.route->handler(ctx);
+  } catch (const boost::system::system_error& e) {
+    // Cancellation (client gone, shutdown) surfaces here as operation_aborted: not a bug.
+    if (e.code() == asio::error::operation_aborted) throw;
+    spdlog::error("handler for {} failed: {}", ctx.route, e.what());
+  } catch (const std::exception& e) {
+    spdlog::error("handler for {} failed: {}", ctx.route, e.what());
+  }
+  co_return ErrorResponse(MakeError(ErrorCode::kInternal, "internal error"));
+}
+
+asio::awaitable<void> Server::RunSession(std::list<Session>::iterator session) {
+  using namespace asio::experimental::awaitable_operators;
+  beast::tcp_stream& stream = session->stream;
+  beast::flat_buffer buffer;
+
+  auto write = [&](Response response, unsigned version, bool keep_alive,
+                   const std::string& request_id) -> asio::awaitable<bool> {
+    beast::http::response<beast::http::string_body> res{static_cast<beast::http::status>(response.status), version};
+    res.set(beast::http::field::content_type, response.content_type);
+    res.set("X-Request-Id", request_id);
+    for (auto& [name, value] : response.headers) res.set(name, value);
+    res.keep_alive(keep_alive);
+    res.body() = std::move(response.body);
+    res.prepare_payload();
+    stream.expires_after(kWriteTimeout);
+    auto [ec, n] = co_await beast::http::async_write(stream, res, kUseTuple);
+    co_return !ec;
+  };
+
+  for (;;) {
+    if (stopping_) break;
+    session->handling = false;
+    beast::http::request_parser<beast::http::string_body> parser;
+    parser.header_limit(kHeaderLimit);
+    parser.body_limit(cfg_.max_body_bytes);
+    stream.expires_after(cfg_.keep_alive_timeout);
+    auto [ec, n] = co_await beast::http::async_read_header(stream, buffer, parser, kUseTuple);
+    if (!ec && parser.get()[beast::http::field::expect] == "100-continue" && !stopping_) {
+      beast::http::response<beast::http::empty_body> cont{beast::http::status::continue_, 11};
+      auto [wec, wn] = co_await beast::http::async_write(stream, cont, kUseTuple);
+      ec = wec;
+    }
+    if (!ec) std::tie(ec, n) = co_await beast::http::async_read(stream, buffer, parser, kUseTuple);
+    auto started = std::chrono::steady_clock::now();
+    if (ec) {
+      // Only a request Beast could not parse deserves an answer; a closed, reset, idle or
+      // cancelled connection just ends.
+      bool parse_error = ec.category() == beast::http::make_error_code(beast::http::error::bad_target).category() &&
+                         ec != beast::http::error::end_of_stream && ec != beast::http::error::partial_message;
+      if (!parse_error || stopping_) break;
+      // A malformed or oversized request: answer it, then close (the rest of the stream is unusable).
+      Error error = (ec == beast::http::error::body_limit || ec == beast::http::error::header_limit)
+                        ? MakeError(ErrorCode::kPayloadTooLarge,
+                                    ec == beast::http::error::body_limit
+                                        ? "request body exceeds MAX_BODY_BYTES (" +
+                                              std::to_string(cfg_.max_body_bytes) + " bytes)"
+                                        : "request headers exceed " + std::to_string(kHeaderLimit) + " bytes")
+                        : MakeError(ErrorCode::kInvalidRequest, "malformed HTTP request: " + ec.message());
+      std::string id = NewRequestId();
+      co_await write(ErrorResponse(error), 11, false, id);
+      if (observer_) {
+        observer_({id, "-", "unmatched", "", HttpStatusFor(error.code), ErrorCodeName(error.code),
+                   std::chrono::steady_clock::now() - started});
+      }
+      // Lingering close: stop sending, drain what the client is still sending for a moment so
+      // the kernel does not reset the connection before the client reads our answer.
+      boost::system::error_code ignored;
+      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      stream.expires_after(1s);
+      std::array<char, 16384> sink{};
+      for (std::size_t drained = 0; drained < 4 * 1024 * 1024;) {
+        auto [rec, rn] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
+        if (rec) break;
+        drained += rn;
+      }
+      break;
+    }
+
+    session->handling = true;
+    stream.expires_never();
+    const Request& request = parser.get();
+    std::string request_id(request["X-Request-Id"]);
+    if (!ValidRequestId(request_id)) request_id = NewRequestId();
+    RequestContext ctx{request, request_id, {}, {}, {}, {}};
+    bool matched = false;
+
+    // While the handler runs, watch the socket: if the client goes away, the handler is
+    // cancelled (its statement is cancelled on the server and its connection drained) instead
+    // of finishing work nobody will read. Bytes of a pipelined next request are kept.
+    auto watch_peer = [&]() -> asio::awaitable<void> {
+      auto [rec, rn] = co_await stream.socket().async_read_some(buffer.prepare(4096), kUseTuple);
+      if (rec) co_return;  // EOF, reset, or cancelled (by the handler finishing or a forced stop)
+      buffer.commit(rn);
+      // A pipelining client: it is still there; wait until the handler is done.
+      asio::steady_timer forever(ioc_, asio::steady_timer::time_point::max());
+      co_await forever.async_wait(kUseTuple);
+    };
+    auto outcome = co_await (Dispatch(request, ctx, matched) || watch_peer());
+    if (outcome.index() == 1 || session->force_closed) {
+      if (observer_) {
+        observer_({request_id, request.method_string(), matched ? ctx.route : "unmatched",
+                   ctx.principal.client_name, 499, "CLIENT_CLOSED", std::chrono::steady_clock::now() - started});
+      }
+      break;
+    }
+    Response response = std::move(std::get<0>(outcome));
+    bool keep_alive = request.keep_alive() && !stopping_;
+    unsigned status = response.status;
+    std::optional<std::string_view> error_code;
+    std::string code_copy;
+    if (status >= 400) {
+      // The code is inside the body; extract it cheaply for the log without reparsing.
+      auto pos = response.body.find("\"code\":\"");
+      if (pos != std::string::npos) {
+        auto end = response.body.find('"', pos + 8);
+        code_copy = response.body.substr(pos + 8, end - pos - 8);
+        error_code = code_copy;
+      }
+    }
+    bool ok = co_await write(std::move(response), request.version(), keep_alive, request_id);
+    if (observer_) {
+      observer_({request_id, request.method_string(), matched ? ctx.route : "unmatched", ctx.principal.client_name,
+                 status, error_code, std::chrono::steady_clock::now() - started});
+    }
+    if (!ok || !keep_alive) break;
+  }
+  boost::system::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream.socket().close(ignored);
+}
+
+asio::awaitable<void> Server::Shutdown(std::chrono::steady_clock::time_point deadline) {
+  stopping_ = true;
+  boost::system::error_code ignored;
+  acceptor_.close(ignored);
+  // Step 1: idle keep-alive connections close now; in-flight requests get until the deadline.
+  for (auto& s : sessions_) {
+    if (!s.handling) s.stream.socket().cancel(ignored);
+  }
+  asio::steady_timer tick(ioc_);
+  while (!sessions_.empty() && std::chrono::steady_clock::now() < deadline) {
+    for (auto& s : sessions_) {
+      if (!s.handling) s.stream.socket().cancel(ignored);
+    }
+    tick.expires_after(10ms);
+    co_await tick.async_wait(kUseTuple);
+  }
+  // Step 2: cancel what is still running (its statements are cancelled on the server).
+  if (!sessions_.empty()) {
+    spdlog::warn("shutdown deadline reached with {} request(s) in flight: cancelling them", sessions_.size());
+    for (auto& s : sessions_) {
+      s.force_closed = true;
+      s.stream.socket().cancel(ignored);
+    }
+    auto hard_deadline = std::chrono::steady_clock::now() + 2s;
+    while (!sessions_.empty() && std::chrono::steady_clock::now() < hard_deadline) {
+      tick.expires_after(10ms);
+      co_await tick.async_wait(kUseTuple);
+    }
+  }
+}
+
+}  // namespace coredb::http

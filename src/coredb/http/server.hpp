@@ -1,0 +1,81 @@
+// The HTTP/1.1 listener and its sessions (Boost.Beast on the service's one event loop):
+// keep-alive, limits on headers, body and idle time, X-Request-Id on every answer, the
+// error model for every failure, cancellation of the handler when the client goes away, and
+// the two-step graceful stop (stop accepting and close idle connections, then cancel what is
+// still running at the deadline).
+#pragma once
+
+#include "coredb/config/config.hpp"
+#include "coredb/core/principal.hpp"
+#include "coredb/http/router.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+
+namespace coredb::http {
+
+// Checks the Authorization header of /api/* requests.
+class Authenticator {
+ public:
+  virtual ~Authenticator() = default;
+  virtual boost::asio::awaitable<Result<Principal>> Authenticate(std::string_view authorization_header) = 0;
+};
+
+// What the session reports once a response is written (request log, metrics).
+struct CompletedRequest {
+  std::string_view request_id;
+  std::string_view method;
+  std::string_view route;  // template, or "unmatched"
+  std::string_view client;
+  unsigned status = 0;
+  std::optional<std::string_view> error_code;
+  std::chrono::nanoseconds duration{};
+};
+using RequestObserver = std::function<void(const CompletedRequest&)>;
+
+class Server {
+ public:
+  Server(boost::asio::io_context& ioc, config::HttpConfig cfg, const Router& router, Authenticator& auth,
+         RequestObserver observer);
+  ~Server();
+
+  // Binds and listens; a failure (port in use, bad address) is a start-up error.
+  Result<void> Listen();
+  std::uint16_t port() const { return port_; }
+  void Start();
+  // Stops accepting, closes idle keep-alive connections, lets in-flight requests finish until
+  // `deadline`, then cancels them and closes every socket. Completes when no session is left.
+  boost::asio::awaitable<void> Shutdown(std::chrono::steady_clock::time_point deadline);
+  std::size_t active_sessions() const { return sessions_.size(); }
+
+ private:
+  struct Session;
+  boost::asio::awaitable<void> AcceptLoop();
+  boost::asio::awaitable<void> RunSession(std::list<Session>::iterator session);
+  boost::asio::awaitable<Response> Dispatch(const Request& request, RequestContext& ctx, bool& matched);
+  std::string NewRequestId();
+
+  boost::asio::io_context& ioc_;
+  config::HttpConfig cfg_;
+  const Router& router_;
+  Authenticator& auth_;
+  RequestObserver observer_;
+  boost::asio::ip::tcp::acceptor acceptor_;
+  std::uint16_t port_ = 0;
+  bool stopping_ = false;
+  std::list<Session> sessions_;
+  std::mt19937_64 rng_;
+  std::size_t max_sessions_ = 10000;
+};
+
+}  // namespace coredb::http
