@@ -7,7 +7,6 @@
 #include <cmath>
 #include <string_view>
 #include <system_error>
-#include <tuple>
 
 namespace coredb::pg {
 
@@ -35,12 +34,9 @@ void AppendDouble(double value, std::string& out) {
   const auto format = (magnitude == 0 || (magnitude >= 1e-7 && magnitude < 1e21))
                           ? std::chars_format::fixed
                           : std::chars_format::scientific;
-  auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, value, format);
-  if (ec != std::errc()) {
-    // Cannot happen with this buffer size; the plain shortest form is always short.
-    std::tie(ptr, ec) = std::to_chars(buf, buf + sizeof buf, value);
-  }
-  out.append(buf, ptr);
+  // Fixed notation below 1e21 takes at most ~45 characters, scientific at most 24.
+  const auto result = std::to_chars(buf, buf + sizeof buf, value, format);
+  out.append(buf, result.ptr);
 }
 
 template <class Int>
@@ -102,9 +98,9 @@ class ParamEncoder {
     for (const json::array* level = &array;;) {
       dims_.push_back(level->size());
       if (dims_.size() > kMaxArrayDimensions) {
-        return Fail("array has more than " + std::to_string(kMaxArrayDimensions) +
-                    " dimensions; PostgreSQL allows at most " +
-                    std::to_string(kMaxArrayDimensions));
+        Fail("array has more than " + std::to_string(kMaxArrayDimensions) +
+             " dimensions; PostgreSQL allows at most " + std::to_string(kMaxArrayDimensions));
+        return std::move(*error_);
       }
       if (level->empty() || !level->front().is_array()) break;
       level = &level->front().get_array();

@@ -1,0 +1,158 @@
+// One PostgreSQL connection driven by the event loop: libpq in non-blocking mode, its socket
+// watched by Asio, every wait bounded by a deadline. Statements are sent with the extended
+// protocol (parameters apart from the text), in pipeline mode so that a statement_timeout change
+// travels in the same round trip as the statement. The connection tracks what a lessee may have
+// changed in its session (needs_reset) and whether an abandoned statement is still in flight
+// (needs_drain), so that the pool can hand it to the next caller clean.
+//
+// Not thread-safe: use it on the loop thread only, one operation at a time.
+#pragma once
+
+#include "coredb/adapters/postgres/cancel_worker.hpp"
+#include "coredb/core/error.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <libpq-fe.h>
+
+#include <array>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace coredb::pg {
+
+struct PgResultDeleter {
+  void operator()(PGresult* r) const noexcept { PQclear(r); }
+};
+using PgResultPtr = std::unique_ptr<PGresult, PgResultDeleter>;
+
+struct ConnectionOptions {
+  // A libpq URL or key=value string, exactly as configured. May hold a password: never logged.
+  std::string conninfo;
+  std::chrono::milliseconds connect_timeout{5000};
+  // The session's statement_timeout (set at connect through `options`, so DISCARD ALL keeps it).
+  std::chrono::milliseconds default_statement_timeout{30000};
+  // Overrides an application_name in conninfo; when empty, conninfo's (or libpq's default) stays.
+  std::string application_name = "coredb";
+};
+
+struct Statement {
+  std::string_view sql;
+  // Text-format parameters, types inferred by the server; nullopt is SQL NULL.
+  std::span<const std::optional<std::string>> params;
+  // statement_timeout for this statement, enforced by the server (and, with a grace period, by
+  // a client-side cancel). Zero or negative means the connection's default.
+  std::chrono::milliseconds timeout{30000};
+};
+
+class Connection {
+ public:
+  // Opens a connection within options.connect_timeout. Failures are kDatabaseUnavailable with a
+  // message that never contains the password. `cancel_worker` must outlive the connection.
+  static boost::asio::awaitable<Result<std::unique_ptr<Connection>>> Open(boost::asio::any_io_executor executor,
+                                                                          const ConnectionOptions& options,
+                                                                          CancelWorker& cancel_worker);
+
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Runs one statement and returns its final result (PGRES_TUPLES_OK or PGRES_COMMAND_OK).
+  // Errors: PostgreSQL's through MapPgError (57014 → kQueryTimeout naming the timeout); a lost
+  // connection → kDatabaseUnavailable (and broken()). When the coroutine receives terminal
+  // cancellation it sends a cancel request and returns at once; the statement is then drained
+  // later (needs_drain(): by the pool, or by the next Execute/Reset/Drain on this connection).
+  boost::asio::awaitable<Result<PgResultPtr>> Execute(const Statement& statement);
+
+  // Consumes what an abandoned statement still sends, and waits for its cancel request to be
+  // delivered, within `timeout`. On failure the connection is broken.
+  boost::asio::awaitable<Result<void>> Drain(std::chrono::milliseconds timeout);
+
+  // Back to the state right after connect: ROLLBACK if a transaction is open, then DISCARD ALL
+  // (each with its own Sync), within `timeout`. On failure the connection is broken.
+  boost::asio::awaitable<Result<void>> Reset(std::chrono::milliseconds timeout);
+
+  // Unusable: must be discarded.
+  bool broken() const { return broken_; }
+  // A statement was abandoned (cancelled caller) and its results, or its cancel request, are
+  // still in flight: Drain before reuse.
+  bool needs_drain() const { return !broken_ && (pending_syncs_ > 0 || cancel_ticket_ != nullptr); }
+  // The lessee changed session state (transaction, SET, temp objects, LISTEN, PREPARE, ...):
+  // Reset before the connection serves anyone else.
+  bool needs_reset() const { return needs_reset_; }
+  // Forces a Reset before reuse, e.g. after a lease, whose statements may have changed session
+  // state that no command tag or parameter status reveals (pg_advisory_lock(), set_config()
+  // of an unreported setting).
+  void MarkNeedsReset() { needs_reset_ = true; }
+
+  PGTransactionStatusType transaction_status() const;
+  int backend_pid() const { return backend_pid_; }
+  std::chrono::steady_clock::time_point opened_at() const { return opened_at_; }
+  // The statement_timeout the server runs with now, when known.
+  std::optional<std::chrono::milliseconds> server_statement_timeout() const { return current_timeout_; }
+
+  // Cheap check for an idle connection (no I/O wait): false when libpq reports a bad status or
+  // the socket is readable (an idle connection receives nothing unless the server closed it or
+  // sent an error, e.g. after a restart or pg_terminate_backend).
+  bool LooksHealthyWhileIdle() const;
+
+ private:
+  enum class PumpOutcome { kDone, kTimeout, kCancelled, kBroken };
+  enum class Ready { kRead, kWrite, kTimeout, kCancelled, kError };
+  struct Command {
+    std::string_view sql;
+    std::span<const std::optional<std::string>> params;
+  };
+
+  Connection(boost::asio::any_io_executor executor, PGconn* conn, CancelWorker& cancel_worker);
+
+  boost::asio::awaitable<Result<void>> Connect(const ConnectionOptions& options, std::string_view password);
+  // Sends each command followed by a Sync, in pipeline mode (nothing is awaited).
+  Result<void> SendPipeline(std::span<const Command> commands);
+  // Flushes and reads until every Sync sent has been answered, or the deadline passes.
+  boost::asio::awaitable<PumpOutcome> Pump(std::chrono::steady_clock::time_point deadline);
+  boost::asio::awaitable<Ready> WaitSocket(bool want_write, std::chrono::steady_clock::time_point deadline);
+  // Drains and settles a pending cancel before a new command; false when the connection broke.
+  boost::asio::awaitable<bool> SettleBeforeUse(std::chrono::steady_clock::time_point deadline);
+  boost::asio::awaitable<bool> WaitForCancelTicket(std::chrono::steady_clock::time_point deadline);
+  void RequestCancel();
+  void MarkBroken(Error error);
+  void FinishExchange();  // after the last Sync: leave pipeline mode, clear per-exchange state
+  void NoteStatementEffects(const PGresult* result);
+  void SnapshotParameters();
+  bool ParametersChanged() const;
+
+  boost::asio::any_io_executor executor_;
+  PGconn* conn_;
+  boost::asio::posix::stream_descriptor socket_;
+  boost::asio::steady_timer timer_;
+  CancelWorker& cancel_worker_;
+
+  int backend_pid_ = 0;
+  std::chrono::steady_clock::time_point opened_at_;
+  std::chrono::milliseconds default_timeout_{30000};
+  std::optional<std::chrono::milliseconds> current_timeout_;  // nullopt: unknown, set it next time
+  bool timeout_set_in_transaction_ = false;                   // may be rolled back with it
+  bool broken_ = false;
+  bool needs_reset_ = false;
+  std::optional<Error> broken_error_;
+
+  // The exchange in flight: Syncs not yet answered, and the results of each segment.
+  int pending_syncs_ = 0;
+  std::size_t segment_ = 0;
+  std::vector<PgResultPtr> segment_results_;
+  std::shared_ptr<CancelTicket> cancel_ticket_;  // a cancel request not yet delivered
+
+  static constexpr std::size_t kTrackedParameterCount = 10;
+  std::array<std::string, kTrackedParameterCount> initial_parameters_;
+};
+
+}  // namespace coredb::pg
