@@ -167,7 +167,8 @@ TEST(EncodeParams, StringsWithNulAreRejectedNamingTheParameter) {
   EXPECT_THAT(error.message, HasSubstr("params[2]: "));
   EXPECT_THAT(error.message, HasSubstr("NUL"));
 
-  json::array nested{json::array{json::string("x"), json::string(std::string_view("\0", 1))}};
+  json::array nested;
+  nested.push_back(json::array{json::string("x"), json::string(std::string_view("\0", 1))});
   error = EncodeError(nested);
   EXPECT_THAT(error.message, HasSubstr("params[0][1]: "));
 }

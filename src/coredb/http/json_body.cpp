@@ -1,7 +1,7 @@
 #include "coredb/http/json_body.hpp"
 
 #include <boost/beast/http/field.hpp>
-#include <boost/json/parser.hpp>
+#include <boost/json/stream_parser.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -47,7 +47,7 @@ Result<boost::json::object> ParseJsonObject(const Request& request) {
   }
   boost::json::parse_options options;
   options.max_depth = kMaxJsonDepth;
-  boost::json::parser parser(boost::json::storage_ptr(), options);
+  boost::json::stream_parser parser(boost::json::storage_ptr(), options);
   boost::system::error_code ec;
   std::size_t consumed = parser.write_some(body.data(), body.size(), ec);
   if (!ec && consumed < body.size()) ec = boost::json::error::extra_data;

@@ -52,7 +52,7 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::Run(const SqlStatement& st
     if (lookup) types_.AddFromLookup(lookup->get());
   }
 
-  auto body = ResultToJson(result->get(), statement.row_mode == RowMode::kArray ? pg::RowMode::kArray : pg::RowMode::kObject,
+  auto body = ResultToJson(result->get(), statement.row_mode == coredb::RowMode::kArray ? pg::RowMode::kArray : pg::RowMode::kObject,
                            types_, max_result_bytes_);
   if (!body) co_return body.error();
   co_return SqlOutcome{std::move(*body), duration_ms};

@@ -119,7 +119,8 @@ class Connection {
   Result<void> SendPipeline(std::span<const Command> commands);
   // Flushes and reads until every Sync sent has been answered, or the deadline passes.
   boost::asio::awaitable<PumpOutcome> Pump(std::chrono::steady_clock::time_point deadline);
-  boost::asio::awaitable<Ready> WaitSocket(bool want_write, std::chrono::steady_clock::time_point deadline);
+  boost::asio::awaitable<Ready> WaitSocket(bool want_read, bool want_write,
+                                          std::chrono::steady_clock::time_point deadline);
   // Drains and settles a pending cancel before a new command; false when the connection broke.
   boost::asio::awaitable<bool> SettleBeforeUse(std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<bool> WaitForCancelTicket(std::chrono::steady_clock::time_point deadline);

@@ -143,8 +143,10 @@ struct RedisClient::Connection : std::enable_shared_from_this<Connection> {
                           if (self->context == nullptr || !self->want_read) return;
                           redisAsyncHandleRead(self->context);  // may free the context
                           if (self->context == nullptr) return;
+                          asio::posix::descriptor_base::bytes_readable readable(true);
                           boost::system::error_code ec;
-                          if (self->socket.available(ec) == 0 || ec) break;
+                          self->socket.io_control(readable, ec);
+                          if (ec || readable.get() == 0) break;
                         }
                         self->ArmRead();
                       });

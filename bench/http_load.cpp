@@ -1,0 +1,496 @@
+// http_load — the project's HTTP load generator (bench/README.md). N keep-alive connections to
+// one 127.0.0.1 URL, each sending its next request as soon as the previous answer is read
+// (closed loop), for a warm-up and then a measured window. Every latency of the window is kept
+// (a few hundred thousand samples at most: cheaper and exacter than a histogram), and one
+// machine-readable line is printed at the end:
+//   RESULT requests=.. ok=.. errors=.. non2xx=.. io_errors=.. rps=.. p50_ms=.. p90_ms=.. p99_ms=.. max_ms=..
+// The body is a template: `{{rand:A:B}}` becomes a uniform random integer in [A, B] per request.
+// Every wait has a deadline (connect, each request), and the run ends by itself.
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <list>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <variant>
+#include <vector>
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kMaxResponseBody = 64 * 1024 * 1024;
+constexpr std::size_t kMaxErrorBodyShown = 2000;
+constexpr auto kReconnectPause = std::chrono::milliseconds(100);
+
+constexpr const char* kUsage =
+    "usage: http_load --url http://127.0.0.1:PORT/PATH [options]\n"
+    "\n"
+    "  --url URL               target; the host must be 127.0.0.1 (plain http)\n"
+    "  --method GET|POST       default POST when --body is given, else GET\n"
+    "  --body TEMPLATE         request body; {{rand:A:B}} becomes a uniform random integer in [A,B]\n"
+    "                          per request (Content-Type: application/json)\n"
+    "  --token TOKEN           sent as 'Authorization: Bearer TOKEN'; default: $HTTP_LOAD_TOKEN\n"
+    "                          (the environment keeps the token out of `ps`)\n"
+    "  --connections N         keep-alive connections, each with one request in flight (default 64)\n"
+    "  --threads N             event-loop threads; connections are spread over them (default 1)\n"
+    "  --duration S            measured seconds (default 10)\n"
+    "  --warmup S              seconds run before measuring, not counted (default 2)\n"
+    "  --timeout S             deadline of each request, write to last byte read (default 30)\n"
+    "  --connect-timeout S     deadline of each connect (default 5)\n"
+    "  --label NAME            echoed in the RESULT line\n"
+    "\n"
+    "Prints one line 'RESULT requests=.. ok=.. errors=.. rps=.. p50_ms=.. p90_ms=.. p99_ms=.. max_ms=..'\n"
+    "on stdout (rps and percentiles over 2xx answers completed inside the measured window) and\n"
+    "the first error body on stderr. Exit status: 0 no errors, 1 some errors or no answer at all,\n"
+    "2 bad arguments.\n";
+
+// ---------------------------------------------------------------------------------------------
+// options
+// ---------------------------------------------------------------------------------------------
+
+struct Target {
+  std::string host;  // always 127.0.0.1
+  std::uint16_t port = 80;
+  std::string target = "/";  // path and query
+};
+
+struct Options {
+  Target url;
+  http::verb method = http::verb::get;
+  std::optional<std::string> body_template;
+  std::string token;
+  std::size_t connections = 64;
+  std::size_t threads = 1;
+  double duration_s = 10;
+  double warmup_s = 2;
+  double timeout_s = 30;
+  double connect_timeout_s = 5;
+  std::string label;
+};
+
+[[noreturn]] void UsageError(const std::string& message) {
+  std::fprintf(stderr, "http_load: %s\n\n%s", message.c_str(), kUsage);
+  std::exit(2);
+}
+
+std::optional<Target> ParseUrl(std::string_view url, std::string& problem) {
+  constexpr std::string_view kScheme = "http://";
+  if (!url.starts_with(kScheme)) {
+    problem = "only http:// URLs are supported";
+    return std::nullopt;
+  }
+  url.remove_prefix(kScheme.size());
+  std::size_t slash = url.find('/');
+  std::string_view authority = url.substr(0, slash);
+  Target t;
+  t.target = slash == std::string_view::npos ? "/" : std::string(url.substr(slash));
+  std::size_t colon = authority.rfind(':');
+  t.host = std::string(authority.substr(0, colon));
+  if (colon != std::string_view::npos) {
+    std::string_view port = authority.substr(colon + 1);
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
+      problem = "bad port in URL";
+      return std::nullopt;
+    }
+    t.port = static_cast<std::uint16_t>(value);
+  }
+  if (t.host != "127.0.0.1") {
+    problem = "the URL's host must be 127.0.0.1 (this tool only ever loads the local machine)";
+    return std::nullopt;
+  }
+  return t;
+}
+
+double ParsePositive(const std::string& flag, const std::string& text, bool allow_zero) {
+  char* end = nullptr;
+  double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || *end != '\0' || !std::isfinite(v) || v < 0 || (!allow_zero && v == 0)) {
+    UsageError(flag + " needs a " + (allow_zero ? "non-negative" : "positive") + " number (got \"" + text + "\")");
+  }
+  return v;
+}
+
+Options ParseOptions(int argc, char** argv) {
+  Options o;
+  bool have_url = false;
+  std::optional<http::verb> method;
+  if (const char* env = std::getenv("HTTP_LOAD_TOKEN")) o.token = env;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    if (i + 1 >= argc) UsageError(flag + " needs a value (or is unknown)");
+    std::string value = argv[++i];
+    if (flag == "--url") {
+      std::string problem;
+      auto t = ParseUrl(value, problem);
+      if (!t) UsageError(problem + " (got \"" + value + "\")");
+      o.url = *t;
+      have_url = true;
+    } else if (flag == "--method") {
+      if (value == "GET") method = http::verb::get;
+      else if (value == "POST") method = http::verb::post;
+      else UsageError("--method must be GET or POST");
+    } else if (flag == "--body") {
+      o.body_template = value;
+    } else if (flag == "--token") {
+      o.token = value;
+    } else if (flag == "--connections") {
+      o.connections = static_cast<std::size_t>(ParsePositive(flag, value, false));
+    } else if (flag == "--threads") {
+      o.threads = static_cast<std::size_t>(ParsePositive(flag, value, false));
+    } else if (flag == "--duration") {
+      o.duration_s = ParsePositive(flag, value, false);
+    } else if (flag == "--warmup") {
+      o.warmup_s = ParsePositive(flag, value, true);
+    } else if (flag == "--timeout") {
+      o.timeout_s = ParsePositive(flag, value, false);
+    } else if (flag == "--connect-timeout") {
+      o.connect_timeout_s = ParsePositive(flag, value, false);
+    } else if (flag == "--label") {
+      o.label = value;
+    } else {
+      UsageError("unknown option " + flag);
+    }
+  }
+  if (!have_url) UsageError("--url is required");
+  if (o.connections == 0 || o.connections > 10000) UsageError("--connections must be 1..10000");
+  if (o.threads == 0 || o.threads > 64) UsageError("--threads must be 1..64");
+  o.threads = std::min(o.threads, o.connections);
+  o.method = method.value_or(o.body_template ? http::verb::post : http::verb::get);
+  if (o.method == http::verb::get && o.body_template) UsageError("--body needs --method POST");
+  return o;
+}
+
+// ---------------------------------------------------------------------------------------------
+// body template
+// ---------------------------------------------------------------------------------------------
+
+struct RandomInt {
+  std::int64_t low;
+  std::int64_t high;
+};
+using Segment = std::variant<std::string, RandomInt>;
+
+std::int64_t ParseInt(std::string_view text, bool& ok) {
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  ok = ok && ec == std::errc() && end == text.data() + text.size();
+  return v;
+}
+
+std::vector<Segment> ParseTemplate(std::string_view text) {
+  std::vector<Segment> segments;
+  std::string literal;
+  while (!text.empty()) {
+    std::size_t open = text.find("{{");
+    literal.append(text.substr(0, open));
+    if (open == std::string_view::npos) break;
+    std::size_t close = text.find("}}", open);
+    if (close == std::string_view::npos) UsageError("unterminated {{ in --body");
+    std::string_view inner = text.substr(open + 2, close - open - 2);
+    constexpr std::string_view kRand = "rand:";
+    std::size_t colon = inner.find(':', kRand.size());
+    if (!inner.starts_with(kRand) || colon == std::string_view::npos) {
+      UsageError("unknown placeholder {{" + std::string(inner) + "}} in --body (known: {{rand:A:B}})");
+    }
+    bool ok = true;
+    RandomInt r{ParseInt(inner.substr(kRand.size(), colon - kRand.size()), ok), ParseInt(inner.substr(colon + 1), ok)};
+    if (!ok || r.low > r.high) UsageError("bad {{" + std::string(inner) + "}}: expected {{rand:A:B}} with integers A <= B");
+    if (!literal.empty()) segments.emplace_back(std::move(literal));
+    literal.clear();
+    segments.emplace_back(r);
+    text.remove_prefix(close + 2);
+  }
+  if (!literal.empty()) segments.emplace_back(std::move(literal));
+  return segments;
+}
+
+class BodyRenderer {
+ public:
+  BodyRenderer(const std::vector<Segment>& segments, std::uint64_t seed) : segments_(segments), rng_(seed) {}
+
+  void Render(std::string& out) {
+    out.clear();
+    for (const auto& segment : segments_) {
+      if (const auto* literal = std::get_if<std::string>(&segment)) {
+        out.append(*literal);
+      } else {
+        const auto& r = std::get<RandomInt>(segment);
+        std::uniform_int_distribution<std::int64_t> dist(r.low, r.high);
+        char buf[24];
+        auto [end, ec] = std::to_chars(buf, buf + sizeof buf, dist(rng_));
+        out.append(buf, end);
+      }
+    }
+  }
+
+ private:
+  const std::vector<Segment>& segments_;
+  std::mt19937_64 rng_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// the load
+// ---------------------------------------------------------------------------------------------
+
+// What one thread measured; merged after the threads have joined.
+struct Stats {
+  std::vector<std::uint32_t> latencies_us;  // 2xx answers completed inside the window
+  std::uint64_t ok = 0;
+  std::uint64_t non2xx = 0;
+  std::uint64_t io_errors = 0;
+  std::uint64_t reconnects = 0;
+  std::optional<std::string> first_error;
+};
+
+struct Window {
+  Clock::time_point measure_from;
+  Clock::time_point end;
+};
+
+// One event loop, its share of the connections and its own statistics: threads share nothing
+// but the read-only options.
+class Worker {
+ public:
+  Worker(const Options& options, const std::vector<Segment>& segments, std::size_t connections, Window window,
+         std::uint64_t seed)
+      : options_(options),
+        window_(window),
+        renderer_(segments, seed),
+        connections_(connections),
+        stop_timer_(ioc_) {
+    stats_.latencies_us.reserve(1 << 20);
+  }
+
+  void Run() {
+    // The window's end closes every socket: answers still in flight are not counted, and no
+    // connection waits for its request deadline after the run.
+    stop_timer_.expires_at(window_.end);
+    stop_timer_.async_wait([this](boost::system::error_code) {
+      stopping_ = true;
+      for (auto& s : streams_) s.close();
+    });
+    for (std::size_t i = 0; i < connections_; ++i) {
+      auto& stream = streams_.emplace_back(ioc_);
+      asio::co_spawn(ioc_, Connection(stream), [this](std::exception_ptr e) {
+        if (!e) return;
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          RecordError("connection failed: " + std::string(ex.what()));
+        }
+        ++stats_.io_errors;
+      });
+    }
+    ioc_.run();
+  }
+
+  Stats& stats() { return stats_; }
+
+ private:
+  static std::chrono::nanoseconds Seconds(double s) {
+    return std::chrono::nanoseconds(static_cast<std::int64_t>(s * 1e9));
+  }
+
+  void RecordError(std::string message) {
+    if (!stats_.first_error) stats_.first_error = std::move(message);
+  }
+
+  asio::awaitable<bool> Connect(beast::tcp_stream& stream, const tcp::endpoint& endpoint) {
+    while (!stopping_) {
+      stream.expires_after(Seconds(options_.connect_timeout_s));
+      auto [ec] = co_await stream.async_connect(endpoint, kUseTuple);
+      if (!ec) {
+        stream.socket().set_option(tcp::no_delay(true));
+        co_return true;
+      }
+      if (stopping_) break;
+      ++stats_.io_errors;
+      RecordError("connect to 127.0.0.1:" + std::to_string(endpoint.port()) + ": " + ec.message());
+      stream.close();
+      asio::steady_timer pause(ioc_, kReconnectPause);
+      co_await pause.async_wait(kUseTuple);
+    }
+    co_return false;
+  }
+
+  asio::awaitable<void> Connection(beast::tcp_stream& stream) {
+    const tcp::endpoint endpoint(asio::ip::make_address_v4(options_.url.host), options_.url.port);
+    http::request<http::string_body> request{options_.method, options_.url.target, 11};
+    request.set(http::field::host, options_.url.host + ":" + std::to_string(options_.url.port));
+    request.set(http::field::user_agent, "coredb-http-load");
+    if (!options_.token.empty()) request.set(http::field::authorization, "Bearer " + options_.token);
+    if (options_.body_template) request.set(http::field::content_type, "application/json");
+    request.keep_alive(true);
+    beast::flat_buffer buffer;
+    bool connected = false;
+
+    while (!stopping_) {
+      if (!connected) {
+        if (!(co_await Connect(stream, endpoint))) break;
+        connected = true;
+        buffer.clear();
+      }
+      if (options_.body_template) {
+        renderer_.Render(request.body());
+        request.prepare_payload();
+      }
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(kMaxResponseBody);
+
+      const auto started = Clock::now();
+      stream.expires_at(started + Seconds(options_.timeout_s));  // one deadline for write and read
+      auto [write_ec, written] = co_await http::async_write(stream, request, kUseTuple);
+      boost::system::error_code ec = write_ec;
+      if (!ec) {
+        auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+        ec = read_ec;
+      }
+      const auto finished = Clock::now();
+      if (stopping_ || finished > window_.end) break;  // the window closed meanwhile: not counted
+
+      if (ec) {
+        ++stats_.io_errors;
+        RecordError(std::string("transport error: ") + ec.message() +
+                    (ec == beast::error::timeout ? " (request deadline)" : ""));
+        stream.close();
+        connected = false;
+        ++stats_.reconnects;
+        continue;
+      }
+      auto& response = parser.get();
+      const unsigned status = response.result_int();
+      if (finished >= window_.measure_from) {
+        if (status >= 200 && status < 300) {
+          ++stats_.ok;
+          auto us = std::chrono::duration_cast<std::chrono::microseconds>(finished - started).count();
+          stats_.latencies_us.push_back(static_cast<std::uint32_t>(std::min<std::int64_t>(us, UINT32_MAX)));
+        } else {
+          ++stats_.non2xx;
+        }
+      }
+      if (status < 200 || status >= 300) {
+        std::string body = response.body().substr(0, kMaxErrorBodyShown);
+        RecordError("HTTP " + std::to_string(status) + ": " + body);
+      }
+      if (!response.keep_alive()) {
+        stream.close();
+        connected = false;
+        ++stats_.reconnects;
+      }
+    }
+  }
+
+  const Options& options_;
+  const Window window_;
+  asio::io_context ioc_{1};
+  BodyRenderer renderer_;
+  std::size_t connections_;
+  std::list<beast::tcp_stream> streams_;  // stable addresses: the coroutines hold references
+  asio::steady_timer stop_timer_;
+  bool stopping_ = false;
+  Stats stats_;
+};
+
+double PercentileMs(const std::vector<std::uint32_t>& sorted_us, double p) {
+  if (sorted_us.empty()) return 0;
+  // nearest rank: the smallest sample with at least p% of the samples at or below it
+  auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted_us.size())));
+  rank = std::clamp<std::size_t>(rank, 1, sorted_us.size());
+  return sorted_us[rank - 1] / 1000.0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options options = ParseOptions(argc, argv);
+  const std::vector<Segment> segments = options.body_template ? ParseTemplate(*options.body_template)
+                                                              : std::vector<Segment>{};
+
+  const auto start = Clock::now();
+  const auto to_duration = [](double s) {
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+  };
+  const Window window{start + to_duration(options.warmup_s), start + to_duration(options.warmup_s + options.duration_s)};
+
+  std::fprintf(stderr, "http_load: %s %s http://%s:%u%s, %zu connections on %zu thread(s), %.3g s warm-up + %.3g s measured\n",
+               std::string(http::to_string(options.method)).c_str(), options.label.empty() ? "" : ("[" + options.label + "]").c_str(),
+               options.url.host.c_str(), options.url.port, options.url.target.c_str(), options.connections,
+               options.threads, options.warmup_s, options.duration_s);
+
+  std::random_device seed_source;
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (std::size_t t = 0; t < options.threads; ++t) {
+    std::size_t share = options.connections / options.threads + (t < options.connections % options.threads ? 1 : 0);
+    std::uint64_t seed = (static_cast<std::uint64_t>(seed_source()) << 32) ^ seed_source() ^ t;
+    workers.push_back(std::make_unique<Worker>(options, segments, share, window, seed));
+  }
+  std::vector<std::thread> threads;
+  for (std::size_t t = 1; t < workers.size(); ++t) threads.emplace_back([&w = *workers[t]] { w.Run(); });
+  workers[0]->Run();
+  for (auto& t : threads) t.join();
+
+  Stats total;
+  for (auto& w : workers) {
+    Stats& s = w->stats();
+    total.latencies_us.insert(total.latencies_us.end(), s.latencies_us.begin(), s.latencies_us.end());
+    total.ok += s.ok;
+    total.non2xx += s.non2xx;
+    total.io_errors += s.io_errors;
+    total.reconnects += s.reconnects;
+    if (!total.first_error && s.first_error) total.first_error = std::move(s.first_error);
+  }
+  std::sort(total.latencies_us.begin(), total.latencies_us.end());
+  double mean_ms = 0;
+  for (auto us : total.latencies_us) mean_ms += us;
+  if (!total.latencies_us.empty()) mean_ms /= 1000.0 * static_cast<double>(total.latencies_us.size());
+  const std::uint64_t errors = total.non2xx + total.io_errors;
+
+  if (total.first_error) std::fprintf(stderr, "http_load: first error: %s\n", total.first_error->c_str());
+  std::printf(
+      "RESULT%s%s requests=%" PRIu64 " ok=%" PRIu64 " errors=%" PRIu64 " non2xx=%" PRIu64 " io_errors=%" PRIu64
+      " reconnects=%" PRIu64 " connections=%zu threads=%zu duration_s=%.3f rps=%.1f mean_ms=%.3f p50_ms=%.3f"
+      " p90_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
+      options.label.empty() ? "" : " label=", options.label.c_str(), total.ok + total.non2xx, total.ok, errors,
+      total.non2xx, total.io_errors, total.reconnects, options.connections, options.threads, options.duration_s,
+      static_cast<double>(total.ok) / options.duration_s, mean_ms, PercentileMs(total.latencies_us, 50),
+      PercentileMs(total.latencies_us, 90), PercentileMs(total.latencies_us, 99),
+      total.latencies_us.empty() ? 0.0 : total.latencies_us.back() / 1000.0);
+  std::fflush(stdout);
+  return errors == 0 && total.ok > 0 ? 0 : 1;
+}

@@ -1,0 +1,662 @@
+#include "coredb/adapters/postgres/pg_connection.hpp"
+
+#include "coredb/adapters/postgres/sqlstate.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <poll.h>
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+namespace coredb::pg {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using asio::use_awaitable;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Client-side backup for the server's statement_timeout: cancel after timeout + kCancelGrace,
+// then give up on the connection if nothing came kAnswerGrace after the cancel.
+constexpr std::chrono::milliseconds kCancelGrace{1000};
+constexpr std::chrono::milliseconds kAnswerGrace{2000};
+constexpr int kMaxParams = 65535;
+
+constexpr const char* kSetTimeoutSql = "SELECT pg_catalog.set_config('statement_timeout', $1, false)";
+
+// ParameterStatus values reported by the server whose change means the session was altered.
+constexpr std::array<const char*, 10> kTrackedParameters = {
+    "TimeZone",          "DateStyle",           "IntervalStyle",
+    "client_encoding",   "session_authorization", "is_superuser",
+    "standard_conforming_strings", "default_transaction_read_only", "integer_datetimes",
+    "application_name"};
+
+void IgnoreNotice(void*, const char*) {}
+
+std::string_view CommandVerb(const PGresult* result) {
+  std::string_view tag = PQcmdStatus(const_cast<PGresult*>(result));
+  return tag.substr(0, tag.find(' '));
+}
+
+bool IsPlainDmlVerb(std::string_view verb) {
+  return verb == "SELECT" || verb == "INSERT" || verb == "UPDATE" || verb == "DELETE" || verb == "MERGE";
+}
+
+std::vector<std::string> SplitCommas(std::string_view s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (;;) {
+    const std::size_t comma = s.find(',', start);
+    out.emplace_back(s.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start));
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+std::string JoinCommas(const std::vector<std::string>& parts) {
+  std::string out;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += ',';
+    out += parts[i];
+  }
+  return out;
+}
+
+// The conninfo as keyword/value pairs, with the service's session settings merged in.
+struct ConnectParameters {
+  std::vector<std::pair<std::string, std::string>> pairs;
+  std::string password;  // to cut out of error messages
+
+  std::string* Find(std::string_view key) {
+    for (auto& [k, v] : pairs) {
+      if (k == key) return &v;
+    }
+    return nullptr;
+  }
+  void Set(std::string key, std::string value) {
+    if (auto* v = Find(key)) {
+      *v = std::move(value);
+    } else {
+      pairs.emplace_back(std::move(key), std::move(value));
+    }
+  }
+};
+
+Result<ConnectParameters> BuildParameters(const ConnectionOptions& options) {
+  char* err = nullptr;
+  PQconninfoOption* parsed = PQconninfoParse(options.conninfo.c_str(), &err);
+  if (parsed == nullptr) {
+    std::string detail = err ? err : "out of memory";
+    if (err) PQfreemem(err);
+    return MapConnectionError("invalid PostgreSQL connection string", detail);
+  }
+  ConnectParameters params;
+  for (PQconninfoOption* o = parsed; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    params.pairs.emplace_back(o->keyword, o->val);
+    if (std::string_view(o->keyword) == "password") params.password = o->val;
+  }
+  PQconninfoFree(parsed);
+
+  if (!options.application_name.empty()) params.Set("application_name", options.application_name);
+  params.Set("client_encoding", "UTF8");
+  // Startup-packet settings become the session's RESET values: DISCARD ALL keeps them.
+  std::string session = "-c TimeZone=UTC -c DateStyle=ISO,MDY -c IntervalStyle=postgres -c extra_float_digits=1 "
+                        "-c bytea_output=hex -c statement_timeout=" +
+                        std::to_string(options.default_statement_timeout.count());
+  if (auto* user_options = params.Find("options"); user_options && !user_options->empty()) {
+    params.Set("options", *user_options + " " + session);
+  } else {
+    params.Set("options", std::move(session));
+  }
+  return params;
+}
+
+bool IsNumericOrSocketHost(const std::string& host) {
+  if (host.empty() || host.front() == '/' || host.front() == '@') return true;
+  boost::system::error_code ec;
+  (void)asio::ip::make_address(host, ec);
+  return !ec;
+}
+
+// libpq resolves host names with a blocking getaddrinfo() inside PQconnectStartParams. Resolve
+// them here instead (Asio's resolver runs it off the loop) and pass the addresses as `hostaddr`,
+// keeping `host` for TLS verification and .pgpass. A name with several addresses becomes several
+// host entries, tried in order as libpq would.
+awaitable<Result<void>> ResolveHosts(ConnectParameters& params, Clock::time_point deadline) {
+  const std::string* host = params.Find("host");
+  if (host == nullptr || params.Find("hostaddr") != nullptr) co_return Result<void>{};
+  const std::vector<std::string> hosts = SplitCommas(*host);
+  if (std::all_of(hosts.begin(), hosts.end(), IsNumericOrSocketHost)) co_return Result<void>{};
+
+  std::vector<std::string> ports;
+  if (const std::string* port = params.Find("port")) ports = SplitCommas(*port);
+  const bool port_per_host = ports.size() > 1 && ports.size() == hosts.size();
+
+  auto executor = co_await asio::this_coro::executor;
+  asio::ip::tcp::resolver resolver(executor);
+  asio::steady_timer timer(executor, deadline);
+  std::vector<std::string> out_hosts, out_addrs, out_ports;
+  std::string last_error;
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    const std::string port = port_per_host ? ports[i] : std::string();
+    if (IsNumericOrSocketHost(hosts[i])) {
+      out_hosts.push_back(hosts[i]);
+      out_addrs.emplace_back();
+      out_ports.push_back(port);
+      continue;
+    }
+    auto [order, ec, endpoints, timer_ec] =
+        co_await asio::experimental::make_parallel_group(resolver.async_resolve(hosts[i], "", asio::deferred),
+                                                         timer.async_wait(asio::deferred))
+            .async_wait(asio::experimental::wait_for_one(), use_awaitable);
+    if (order[0] == 1) {
+      co_return Error(ErrorCode::kDatabaseUnavailable, "could not resolve the PostgreSQL host name in time");
+    }
+    if (ec) {
+      last_error = ec.message();
+      continue;  // libpq would also move on to the next host
+    }
+    std::vector<std::string> seen;
+    for (const auto& entry : endpoints) {
+      std::string addr = entry.endpoint().address().to_string();
+      if (std::find(seen.begin(), seen.end(), addr) != seen.end()) continue;
+      seen.push_back(addr);
+      out_hosts.push_back(hosts[i]);
+      out_addrs.push_back(std::move(addr));
+      out_ports.push_back(port);
+    }
+  }
+  if (out_hosts.empty()) {
+    co_return Error(ErrorCode::kDatabaseUnavailable,
+                    "could not resolve the PostgreSQL host name" + (last_error.empty() ? "" : ": " + last_error));
+  }
+  params.Set("host", JoinCommas(out_hosts));
+  params.Set("hostaddr", JoinCommas(out_addrs));
+  if (port_per_host) params.Set("port", JoinCommas(out_ports));
+  co_return Result<void>{};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// open / close
+
+Connection::Connection(asio::any_io_executor executor, PGconn* conn, CancelWorker& cancel_worker)
+    : executor_(executor), conn_(conn), socket_(executor), timer_(executor), cancel_worker_(cancel_worker) {}
+
+Connection::~Connection() {
+  // libpq owns the socket: take it back from Asio (deregisters it, closes nothing) first.
+  if (socket_.is_open()) socket_.release();
+  PQfinish(conn_);  // non-blocking socket: the Terminate message is best effort
+}
+
+awaitable<Result<std::unique_ptr<Connection>>> Connection::Open(asio::any_io_executor executor,
+                                                                const ConnectionOptions& options,
+                                                                CancelWorker& cancel_worker) {
+  const auto deadline = Clock::now() + options.connect_timeout;
+  auto params = BuildParameters(options);
+  if (!params) co_return params.error();
+  if (auto resolved = co_await ResolveHosts(*params, deadline); !resolved) co_return resolved.error();
+
+  std::vector<const char*> keywords, values;
+  for (const auto& [k, v] : params->pairs) {
+    keywords.push_back(k.c_str());
+    values.push_back(v.c_str());
+  }
+  keywords.push_back(nullptr);
+  values.push_back(nullptr);
+  PGconn* raw = PQconnectStartParams(keywords.data(), values.data(), 0);
+  if (raw == nullptr) co_return Error(ErrorCode::kDatabaseUnavailable, "could not connect to PostgreSQL: out of memory");
+  std::unique_ptr<Connection> connection(new Connection(executor, raw, cancel_worker));
+  connection->default_timeout_ = options.default_statement_timeout;
+  if (PQstatus(raw) == CONNECTION_BAD) {
+    co_return MapConnectionError("could not connect to PostgreSQL", PQerrorMessage(raw), params->password);
+  }
+  if (auto connected = co_await connection->Connect(options, params->password); !connected) {
+    co_return connected.error();
+  }
+  co_return connection;
+}
+
+awaitable<Result<void>> Connection::Connect(const ConnectionOptions& options, std::string_view password) {
+  const auto deadline = Clock::now() + options.connect_timeout;
+  // As if PQconnectPoll had returned PGRES_POLLING_WRITING (libpq's documented start).
+  PostgresPollingStatusType status = PGRES_POLLING_WRITING;
+  for (;;) {
+    if (status == PGRES_POLLING_OK) break;
+    if (status == PGRES_POLLING_FAILED) {
+      co_return MapConnectionError("could not connect to PostgreSQL", PQerrorMessage(conn_), password);
+    }
+    // libpq may switch sockets while connecting (next address, SSL/GSS retry): register the
+    // current one each round; re-registering also re-arms the edge-triggered readiness.
+    const int fd = PQsocket(conn_);
+    if (fd < 0) co_return MapConnectionError("could not connect to PostgreSQL", PQerrorMessage(conn_), password);
+    if (socket_.is_open()) socket_.release();
+    boost::system::error_code ec;
+    socket_.assign(fd, ec);
+    if (ec) co_return Error(ErrorCode::kDatabaseUnavailable, "could not watch the PostgreSQL socket: " + ec.message());
+
+    const Ready ready = co_await WaitSocket(status != PGRES_POLLING_WRITING, status == PGRES_POLLING_WRITING, deadline);
+    if (ready == Ready::kTimeout) {
+      co_return Error(ErrorCode::kDatabaseUnavailable,
+                      "could not connect to PostgreSQL within " + std::to_string(options.connect_timeout.count()) +
+                          " ms");
+    }
+    if (ready == Ready::kCancelled) co_return Error(ErrorCode::kDatabaseUnavailable, "connecting was cancelled");
+    if (ready == Ready::kError) co_return Error(ErrorCode::kDatabaseUnavailable, "could not connect to PostgreSQL");
+    status = PQconnectPoll(conn_);
+  }
+
+  if (PQsetnonblocking(conn_, 1) != 0) {
+    co_return MapConnectionError("could not set the PostgreSQL connection non-blocking", PQerrorMessage(conn_),
+                                 password);
+  }
+  PQsetNoticeProcessor(conn_, IgnoreNotice, nullptr);  // libpq's default prints to stderr
+  if (socket_.native_handle() != PQsocket(conn_)) {
+    if (socket_.is_open()) socket_.release();
+    boost::system::error_code ec;
+    socket_.assign(PQsocket(conn_), ec);
+    if (ec) co_return Error(ErrorCode::kDatabaseUnavailable, "could not watch the PostgreSQL socket: " + ec.message());
+  }
+  backend_pid_ = PQbackendPID(conn_);
+  opened_at_ = Clock::now();
+  current_timeout_ = default_timeout_;
+  SnapshotParameters();
+  co_return Result<void>{};
+}
+
+// ---------------------------------------------------------------------------------------------
+// waiting
+
+awaitable<Connection::Ready> Connection::WaitSocket(bool want_read, bool want_write, Clock::time_point deadline) {
+  using asio::experimental::make_parallel_group;
+  using asio::experimental::wait_for_one;
+  using Wait = asio::posix::descriptor_base::wait_type;
+  // A coroutine that has been cancelled throws on its next co_await: look first.
+  if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+    co_return Ready::kCancelled;
+  }
+  if (Clock::now() >= deadline) co_return Ready::kTimeout;
+  timer_.expires_at(deadline);
+  if (want_read && want_write) {
+    auto [order, read_ec, write_ec, t_ec] =
+        co_await make_parallel_group(socket_.async_wait(Wait::wait_read, asio::deferred),
+                                     socket_.async_wait(Wait::wait_write, asio::deferred),
+                                     timer_.async_wait(asio::deferred))
+            .async_wait(wait_for_one(), use_awaitable);
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+      co_return Ready::kCancelled;
+    }
+    switch (order[0]) {
+      case 0: co_return read_ec ? Ready::kError : Ready::kRead;
+      case 1: co_return write_ec ? Ready::kError : Ready::kWrite;
+      default: co_return t_ec ? Ready::kCancelled : Ready::kTimeout;
+    }
+  }
+  const Wait wait = want_write ? Wait::wait_write : Wait::wait_read;
+  auto [order, s_ec, t_ec] =
+      co_await make_parallel_group(socket_.async_wait(wait, asio::deferred), timer_.async_wait(asio::deferred))
+          .async_wait(wait_for_one(), use_awaitable);
+  if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+    co_return Ready::kCancelled;
+  }
+  if (order[0] == 1) co_return t_ec ? Ready::kCancelled : Ready::kTimeout;
+  if (s_ec) co_return Ready::kError;
+  co_return want_write ? Ready::kWrite : Ready::kRead;
+}
+
+awaitable<bool> Connection::WaitForCancelTicket(Clock::time_point deadline) {
+  while (cancel_ticket_ && !cancel_ticket_->done()) {
+    if (Clock::now() >= deadline) co_return false;
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return false;
+    cancel_ticket_->signal().expires_at(deadline);
+    co_await cancel_ticket_->signal().async_wait(asio::as_tuple(use_awaitable));
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return false;
+  }
+  cancel_ticket_.reset();
+  co_return true;
+}
+
+void Connection::RequestCancel() {
+  if (cancel_ticket_ || broken_) return;
+  cancel_ticket_ = cancel_worker_.Submit(executor_, PgCancelPtr(PQgetCancel(conn_)), backend_pid_);
+}
+
+void Connection::MarkBroken(Error error) {
+  if (!broken_) {
+    broken_ = true;
+    broken_error_ = std::move(error);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the exchange: commands + Syncs in pipeline mode, then results until every Sync is answered
+
+Result<void> Connection::SendPipeline(std::span<const Command> commands) {
+  if (PQenterPipelineMode(conn_) != 1) {
+    Error error = MapConnectionError("PostgreSQL connection is not ready", PQerrorMessage(conn_));
+    MarkBroken(error);
+    return error;
+  }
+  segment_ = 0;
+  segment_results_.clear();
+  segment_results_.resize(commands.size());
+  std::string sql;
+  std::vector<const char*> values;
+  for (const Command& command : commands) {
+    sql.assign(command.sql);
+    values.clear();
+    for (const auto& p : command.params) values.push_back(p ? p->c_str() : nullptr);
+    const bool queued = PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                          values.empty() ? nullptr : values.data(), nullptr, nullptr, 0) == 1 &&
+                        PQpipelineSync(conn_) == 1;
+    if (!queued) {
+      // Part of the pipeline may be queued already: the connection's state is unknown.
+      Error error = MapConnectionError("could not send the statement to PostgreSQL", PQerrorMessage(conn_));
+      MarkBroken(error);
+      return error;
+    }
+    ++pending_syncs_;
+  }
+  return Result<void>{};
+}
+
+awaitable<Connection::PumpOutcome> Connection::Pump(Clock::time_point deadline) {
+  bool previous_was_null = false;
+  while (pending_syncs_ > 0) {
+    const int flush = PQflush(conn_);
+    if (flush < 0 || PQconsumeInput(conn_) != 1) {
+      MarkBroken(MapConnectionError("lost the connection to PostgreSQL", PQerrorMessage(conn_)));
+      co_return PumpOutcome::kBroken;
+    }
+    while (pending_syncs_ > 0 && PQisBusy(conn_) == 0) {
+      PgResultPtr result(PQgetResult(conn_));
+      if (!result) {
+        // One NULL ends each command's results; two in a row means nothing more is coming.
+        if (previous_was_null) break;
+        previous_was_null = true;
+        continue;
+      }
+      previous_was_null = false;
+      const ExecStatusType status = PQresultStatus(result.get());
+      if (status == PGRES_PIPELINE_SYNC) {
+        --pending_syncs_;
+        ++segment_;
+        continue;
+      }
+      if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
+        MarkBroken(Error(ErrorCode::kQueryError, "COPY ... FROM STDIN / TO STDOUT is not supported"));
+        co_return PumpOutcome::kBroken;
+      }
+      if (segment_ < segment_results_.size()) {
+        auto& slot = segment_results_[segment_];
+        // Keep a segment's first error; otherwise its last result.
+        if (!slot || PQresultStatus(slot.get()) != PGRES_FATAL_ERROR) slot = std::move(result);
+      }
+    }
+    if (pending_syncs_ == 0) break;
+    if (PQstatus(conn_) == CONNECTION_BAD || previous_was_null) {
+      // The server went away mid-exchange (often after sending a FATAL error, e.g. 57P01).
+      const PGresult* last = segment_ < segment_results_.size() ? segment_results_[segment_].get() : nullptr;
+      if (last != nullptr && PQresultStatus(last) == PGRES_FATAL_ERROR && PQresultErrorField(last, PG_DIAG_SQLSTATE)) {
+        Error error = MapPgError(last);
+        error.code = ErrorCode::kDatabaseUnavailable;
+        MarkBroken(std::move(error));
+      } else {
+        MarkBroken(MapConnectionError("lost the connection to PostgreSQL", PQerrorMessage(conn_)));
+      }
+      co_return PumpOutcome::kBroken;
+    }
+    const Ready ready = co_await WaitSocket(true, flush == 1, deadline);
+    switch (ready) {
+      case Ready::kRead:
+      case Ready::kWrite: break;
+      case Ready::kTimeout: co_return PumpOutcome::kTimeout;
+      case Ready::kCancelled: co_return PumpOutcome::kCancelled;
+      case Ready::kError:
+        MarkBroken(Error(ErrorCode::kDatabaseUnavailable, "lost the connection to PostgreSQL (socket error)"));
+        co_return PumpOutcome::kBroken;
+    }
+  }
+  co_return PumpOutcome::kDone;
+}
+
+void Connection::FinishExchange() {
+  if (PQpipelineStatus(conn_) != PQ_PIPELINE_OFF && PQexitPipelineMode(conn_) != 1) {
+    MarkBroken(MapConnectionError("PostgreSQL connection left in an unexpected state", PQerrorMessage(conn_)));
+  }
+  while (PGnotify* n = PQnotifies(conn_)) PQfreemem(n);  // LISTEN payloads are not delivered anywhere
+  segment_results_.clear();
+  segment_ = 0;
+}
+
+awaitable<bool> Connection::SettleBeforeUse(Clock::time_point deadline) {
+  if (pending_syncs_ > 0) {
+    const PumpOutcome outcome = co_await Pump(deadline);
+    if (outcome == PumpOutcome::kCancelled) co_return false;
+    if (outcome == PumpOutcome::kTimeout) {
+      MarkBroken(Error(ErrorCode::kDatabaseUnavailable, "an abandoned statement did not finish in time"));
+    }
+    if (outcome != PumpOutcome::kDone) co_return false;
+    FinishExchange();
+    // Whatever the abandoned statement did (it may have completed) is unknown.
+    needs_reset_ = true;
+    current_timeout_.reset();
+  }
+  if (cancel_ticket_) {
+    // A cancel request still travelling could hit the next statement: let it land first.
+    if (!co_await WaitForCancelTicket(deadline)) {
+      if ((co_await asio::this_coro::cancellation_state).cancelled() == asio::cancellation_type::none) {
+        MarkBroken(Error(ErrorCode::kDatabaseUnavailable, "a cancel request to PostgreSQL did not complete in time"));
+      }
+      co_return false;
+    }
+  }
+  co_return !broken_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// public operations
+
+awaitable<Result<PgResultPtr>> Connection::Execute(const Statement& statement) {
+  const auto timeout = statement.timeout.count() > 0 ? statement.timeout : default_timeout_;
+  const auto start = Clock::now();
+  if (broken_) co_return broken_error_.value_or(Error(ErrorCode::kDatabaseUnavailable, "connection is broken"));
+  if (statement.params.size() > static_cast<std::size_t>(kMaxParams)) {
+    co_return Error(ErrorCode::kInvalidRequest, "too many parameters (at most 65535)");
+  }
+  if (statement.sql.find('\0') != std::string_view::npos) {
+    co_return Error(ErrorCode::kInvalidRequest, "the statement contains a NUL character");
+  }
+  for (std::size_t i = 0; i < statement.params.size(); ++i) {
+    const auto& p = statement.params[i];
+    if (p && p->find('\0') != std::string::npos) {
+      co_return Error(ErrorCode::kInvalidRequest, "parameter " + std::to_string(i + 1) + " contains a NUL character");
+    }
+  }
+  if (needs_drain() && !co_await SettleBeforeUse(start + timeout + kCancelGrace)) {
+    co_return broken_error_.value_or(Error(ErrorCode::kQueryError, "statement abandoned: the caller went away"));
+  }
+  if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+    co_return Error(ErrorCode::kQueryError, "statement abandoned: the caller went away");
+  }
+
+  const bool set_timeout = current_timeout_ != timeout;
+  const PGTransactionStatusType status_before = PQtransactionStatus(conn_);
+  const std::optional<std::string> timeout_param[1] = {std::to_string(timeout.count())};
+  Command commands[2];
+  std::size_t count = 0;
+  if (set_timeout) commands[count++] = Command{kSetTimeoutSql, timeout_param};
+  commands[count++] = Command{statement.sql, statement.params};
+  current_timeout_.reset();  // unknown until set_config's answer is read
+  if (auto sent = SendPipeline(std::span(commands, count)); !sent) co_return sent.error();
+
+  PumpOutcome outcome = co_await Pump(start + timeout + kCancelGrace);
+  bool cancelled_for_timeout = false;
+  if (outcome == PumpOutcome::kTimeout) {
+    // The server did not enforce statement_timeout (or its answer is stuck): cancel from here.
+    RequestCancel();
+    cancelled_for_timeout = true;
+    outcome = co_await Pump(Clock::now() + kAnswerGrace);
+    if (outcome == PumpOutcome::kTimeout) {
+      Error error(ErrorCode::kQueryTimeout, "statement exceeded its timeout of " + std::to_string(timeout.count()) +
+                                                " ms; PostgreSQL did not answer the cancel request");
+      MarkBroken(error);
+      spdlog::warn("postgres backend {} did not answer a cancel request; connection discarded", backend_pid_);
+      co_return error;
+    }
+  }
+  if (outcome == PumpOutcome::kCancelled) {
+    // The caller is gone. Stop the statement on the server and return now: awaiting anything
+    // more here would throw. The pool (or the next use) drains the connection.
+    RequestCancel();
+    co_return Error(ErrorCode::kQueryError, "statement abandoned: the caller went away");
+  }
+  if (outcome == PumpOutcome::kBroken) {
+    co_return broken_error_.value_or(Error(ErrorCode::kDatabaseUnavailable, "connection is broken"));
+  }
+
+  std::vector<PgResultPtr> results = std::move(segment_results_);
+  FinishExchange();
+  if (cancel_ticket_ && cancel_ticket_->done()) cancel_ticket_.reset();
+  if (set_timeout) {
+    const PGresult* set_result = results.front().get();
+    if (set_result != nullptr && PQresultStatus(set_result) == PGRES_TUPLES_OK) {
+      current_timeout_ = timeout;
+      // Inside a transaction block the setting is undone if the transaction rolls back.
+      if (status_before != PQTRANS_IDLE) timeout_set_in_transaction_ = true;
+    }
+  } else {
+    current_timeout_ = timeout;
+  }
+  PgResultPtr result = std::move(results.back());
+  if (!result) {
+    MarkBroken(Error(ErrorCode::kInternal, "PostgreSQL sent no result for the statement"));
+    co_return *broken_error_;
+  }
+  NoteStatementEffects(result.get());
+  if (broken_) co_return *broken_error_;
+
+  switch (PQresultStatus(result.get())) {
+    case PGRES_TUPLES_OK:
+    case PGRES_COMMAND_OK: co_return result;
+    case PGRES_EMPTY_QUERY: co_return Error(ErrorCode::kQueryError, "the statement is empty");
+    default: break;
+  }
+  Error error = MapPgError(result.get());
+  if (error.pg && error.pg->sqlstate == "57014") {
+    const std::string_view primary = PQresultErrorField(result.get(), PG_DIAG_MESSAGE_PRIMARY)
+                                         ? PQresultErrorField(result.get(), PG_DIAG_MESSAGE_PRIMARY)
+                                         : "";
+    if (cancelled_for_timeout || primary.find("statement timeout") != std::string_view::npos) {
+      error.message = "statement exceeded its timeout of " + std::to_string(timeout.count()) + " ms and was cancelled";
+    }
+  }
+  co_return error;
+}
+
+awaitable<Result<void>> Connection::Drain(std::chrono::milliseconds timeout) {
+  if (broken_) co_return broken_error_.value_or(Error(ErrorCode::kDatabaseUnavailable, "connection is broken"));
+  if (!co_await SettleBeforeUse(Clock::now() + timeout)) {
+    co_return broken_error_.value_or(Error(ErrorCode::kDatabaseUnavailable, "draining was cancelled"));
+  }
+  co_return Result<void>{};
+}
+
+awaitable<Result<void>> Connection::Reset(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  if (broken_) co_return broken_error_.value_or(Error(ErrorCode::kDatabaseUnavailable, "connection is broken"));
+  if (needs_drain() && !co_await SettleBeforeUse(deadline)) {
+    co_return broken_error_.value_or(Error(ErrorCode::kDatabaseUnavailable, "reset was cancelled"));
+  }
+  Command commands[2];
+  std::size_t count = 0;
+  if (PQtransactionStatus(conn_) != PQTRANS_IDLE) commands[count++] = Command{"ROLLBACK", {}};
+  // Also closes cursors, drops temp tables and prepared statements, UNLISTEN *, releases
+  // advisory locks, and RESETs every setting to its startup value (our `options`).
+  commands[count++] = Command{"DISCARD ALL", {}};
+  current_timeout_.reset();
+  if (auto sent = SendPipeline(std::span(commands, count)); !sent) co_return sent.error();
+  const PumpOutcome outcome = co_await Pump(deadline);
+  if (outcome == PumpOutcome::kCancelled) co_return Error(ErrorCode::kDatabaseUnavailable, "reset was cancelled");
+  if (outcome == PumpOutcome::kTimeout) {
+    MarkBroken(Error(ErrorCode::kDatabaseUnavailable, "resetting the PostgreSQL session timed out"));
+  }
+  if (outcome != PumpOutcome::kDone) co_return *broken_error_;
+  std::vector<PgResultPtr> results = std::move(segment_results_);
+  FinishExchange();
+  for (const auto& r : results) {
+    if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+      Error error = r ? MapPgError(r.get()) : Error(ErrorCode::kInternal, "no result for the reset");
+      error.message = "resetting the PostgreSQL session failed: " + error.message;
+      MarkBroken(error);
+      co_return error;
+    }
+  }
+  if (PQtransactionStatus(conn_) != PQTRANS_IDLE || ParametersChanged()) {
+    MarkBroken(Error(ErrorCode::kInternal, "the PostgreSQL session did not return to its initial state"));
+    co_return *broken_error_;
+  }
+  if (broken_) co_return *broken_error_;
+  needs_reset_ = false;
+  timeout_set_in_transaction_ = false;
+  current_timeout_ = default_timeout_;  // DISCARD ALL restored the startup value
+  co_return Result<void>{};
+}
+
+// ---------------------------------------------------------------------------------------------
+// session state
+
+void Connection::NoteStatementEffects(const PGresult* result) {
+  const std::string_view verb = CommandVerb(result);
+  if (!verb.empty() && !IsPlainDmlVerb(verb)) needs_reset_ = true;
+  // These may have changed or undone statement_timeout behind our back.
+  if (verb == "SET" || verb == "RESET" || verb == "DISCARD" || verb == "ROLLBACK") current_timeout_.reset();
+  const PGTransactionStatusType status = PQtransactionStatus(conn_);
+  if (status != PQTRANS_IDLE) {
+    needs_reset_ = true;
+  } else if (timeout_set_in_transaction_) {
+    current_timeout_.reset();  // committed or rolled back: unknown
+    timeout_set_in_transaction_ = false;
+  }
+  if (ParametersChanged()) needs_reset_ = true;
+}
+
+void Connection::SnapshotParameters() {
+  for (std::size_t i = 0; i < kTrackedParameters.size(); ++i) {
+    const char* v = PQparameterStatus(conn_, kTrackedParameters[i]);
+    initial_parameters_[i] = v ? v : "";
+  }
+}
+
+bool Connection::ParametersChanged() const {
+  for (std::size_t i = 0; i < kTrackedParameters.size(); ++i) {
+    const char* v = PQparameterStatus(conn_, kTrackedParameters[i]);
+    if (initial_parameters_[i] != (v ? v : "")) return true;
+  }
+  return false;
+}
+
+PGTransactionStatusType Connection::transaction_status() const { return PQtransactionStatus(conn_); }
+
+bool Connection::LooksHealthyWhileIdle() const {
+  if (broken_ || needs_drain() || PQstatus(conn_) != CONNECTION_OK) return false;
+  pollfd pfd{PQsocket(conn_), POLLIN, 0};
+  // Zero timeout: never waits. Anything readable on an idle connection is an error or EOF.
+  return ::poll(&pfd, 1, 0) == 0;
+}
+
+}  // namespace coredb::pg

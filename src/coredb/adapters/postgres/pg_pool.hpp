@@ -1,0 +1,153 @@
+// A pool of PostgreSQL connections for one database, on the event loop. Lazy (no connection until
+// the first Acquire), bounded (max_size open or opening), fair (waiters are served strictly in
+// arrival order, each exactly once, each within its own timeout). A connection comes back through
+// its PooledConnection handle: broken ones are closed (and replaced if someone waits), abandoned
+// statements are drained, dirty sessions reset, and only then is it reused. Idle connections
+// older than idle_timeout are closed by one timer.
+//
+// Not thread-safe: use on the loop thread only. The pool may be destroyed while handles or
+// background work (drain, reset, connect) are still out: they then just close their connection.
+// The CancelWorker must outlive the pool and its connections.
+#pragma once
+
+#include "coredb/adapters/postgres/cancel_worker.hpp"
+#include "coredb/adapters/postgres/pg_connection.hpp"
+#include "coredb/core/error.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <memory>
+#include <string>
+
+namespace coredb::pg {
+
+struct PoolOptions {
+  std::string name;  // for logs and metrics ("postgresql", "vector")
+  ConnectionOptions connection;
+  std::size_t max_size = 20;
+  std::chrono::milliseconds idle_timeout{30000};
+  std::size_t max_waiters = 10000;
+  // Bounds for the work done when a connection comes back (drain an abandoned statement, reset a
+  // dirty session). Past them the connection is closed instead.
+  std::chrono::milliseconds drain_timeout{5000};
+  std::chrono::milliseconds reset_timeout{5000};
+};
+
+struct PoolStats {
+  std::size_t max = 0;
+  std::size_t size = 0;     // open or opening connections
+  std::size_t active = 0;   // handed out, or being drained/reset on their way back
+  std::size_t idle = 0;
+  std::size_t waiting = 0;  // Acquire calls queued
+  std::size_t connecting = 0;
+  std::uint64_t acquired_total = 0, released_total = 0, timeouts_total = 0, opened_total = 0, closed_total = 0,
+                broken_total = 0;
+};
+
+class Pool;
+
+// The lease on one pooled connection: move-only; the destructor (or Release()) gives it back.
+class PooledConnection {
+ public:
+  PooledConnection() = default;
+  PooledConnection(PooledConnection&& other) noexcept = default;
+  PooledConnection& operator=(PooledConnection&& other) noexcept;
+  ~PooledConnection();
+
+  Connection* get() const { return connection_.get(); }
+  Connection* operator->() const { return connection_.get(); }
+  Connection& operator*() const { return *connection_; }
+  explicit operator bool() const { return connection_ != nullptr; }
+
+  // Gives the connection back now (no-op when empty). Never throws.
+  void Release() noexcept;
+
+ private:
+  friend class Pool;
+  PooledConnection(std::weak_ptr<Pool*> pool, std::unique_ptr<Connection> connection)
+      : pool_(std::move(pool)), connection_(std::move(connection)) {}
+
+  std::weak_ptr<Pool*> pool_;
+  std::unique_ptr<Connection> connection_;
+};
+
+class Pool {
+ public:
+  Pool(boost::asio::any_io_executor executor, PoolOptions options, CancelWorker& cancel_worker);
+  ~Pool();
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  // An idle connection (most recently used first), a new one when below max_size, or a place in
+  // the queue. Errors: kPoolTimeout ("no postgresql connection available within N ms", or at
+  // once when max_waiters are already queued); kDatabaseUnavailable when connecting failed or the
+  // pool is closed. A waiter whose coroutine is cancelled leaves the queue.
+  boost::asio::awaitable<Result<PooledConnection>> Acquire(std::chrono::milliseconds timeout);
+
+  PoolStats Stats() const;
+  const PoolOptions& options() const { return options_; }
+
+  // Grows at once (opening for waiters); shrinks by closing idle connections now and busy ones as
+  // they come back.
+  void Resize(std::size_t max_size);
+  void SetIdleTimeout(std::chrono::milliseconds idle_timeout);
+  // Refuses new acquires (kDatabaseUnavailable), fails the waiters, closes idle connections now
+  // and the others as they come back.
+  void Close();
+
+ private:
+  friend class PooledConnection;
+  struct Waiter;
+  struct IdleConnection {
+    std::unique_ptr<Connection> connection;
+    std::chrono::steady_clock::time_point since;
+  };
+
+  // From PooledConnection: never throws.
+  void GiveBack(std::unique_ptr<Connection> connection) noexcept;
+  boost::asio::awaitable<void> Recover(std::unique_ptr<Connection> connection, std::weak_ptr<Pool*> self);
+  // A connection ready for reuse: to the first waiter, or to the idle list (or closed when the
+  // pool is over size or closed).
+  void Recycle(std::unique_ptr<Connection> connection);
+  void CloseConnection(std::unique_ptr<Connection> connection, bool broken);
+  // Starts connecting while there are more waiters than connections being opened for them.
+  void OpenForWaiters();
+  void StartOpen();
+  boost::asio::awaitable<void> OpenOne(std::weak_ptr<Pool*> self);
+  void FailFirstWaiter(const Error& error);
+  void Serve(Waiter& waiter, Result<PooledConnection> outcome);
+  PooledConnection Wrap(std::unique_ptr<Connection> connection);
+  std::unique_ptr<Connection> TakeIdle();
+  void ArmIdleTimer();
+  void OnIdleTimer();
+
+  boost::asio::any_io_executor executor_;
+  PoolOptions options_;
+  CancelWorker& cancel_worker_;
+  // Handles and background work hold a weak reference, so they can tell when the pool is gone.
+  std::shared_ptr<Pool*> self_;
+
+  std::deque<IdleConnection> idle_;  // back = most recently used; front = oldest
+  std::list<Waiter*> waiters_;       // FIFO
+  std::size_t size_ = 0;             // open + opening
+  std::size_t connecting_ = 0;
+  std::size_t in_use_ = 0;           // handed out
+  std::size_t returning_ = 0;        // being drained or reset
+  bool closed_ = false;
+
+  boost::asio::steady_timer idle_timer_;
+  bool idle_timer_armed_ = false;
+  std::chrono::steady_clock::time_point idle_timer_expiry_;
+
+  std::uint64_t acquired_total_ = 0, released_total_ = 0, timeouts_total_ = 0, opened_total_ = 0, closed_total_ = 0,
+                broken_total_ = 0;
+};
+
+}  // namespace coredb::pg

@@ -1,0 +1,530 @@
+// coredb::pg::Connection against a real PostgreSQL (DATABASE_URL).
+#include "coredb/adapters/postgres/pg_connection.hpp"
+#include "coredb/adapters/postgres/sqlstate.hpp"
+#include "pg_test_support.hpp"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+
+namespace coredb::pg {
+namespace {
+
+namespace asio = boost::asio;
+using asio::awaitable;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+using namespace coredb::pg::testing;
+
+long long ElapsedMs(Clock::time_point since) {
+  return std::chrono::duration_cast<milliseconds>(Clock::now() - since).count();
+}
+
+// The conninfo of DATABASE_URL with one keyword replaced (as a key=value string).
+std::string WithKeyword(const std::string& conninfo, const std::string& key, const std::string& value) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (opts == nullptr) {
+    if (err) PQfreemem(err);
+    ADD_FAILURE() << "DATABASE_URL does not parse";
+    return conninfo;
+  }
+  auto quote = [](const std::string& v) {
+    std::string out = "'";
+    for (char c : v) {
+      if (c == '\'' || c == '\\') out += '\\';
+      out += c;
+    }
+    return out + "'";
+  };
+  std::string out;
+  bool replaced = false;
+  for (PQconninfoOption* o = opts; o->keyword; ++o) {
+    std::string v;
+    if (key == o->keyword) {
+      v = value;
+      replaced = true;
+    } else if (o->val) {
+      v = o->val;
+    } else {
+      continue;
+    }
+    out += std::string(o->keyword) + "=" + quote(v) + " ";
+  }
+  if (!replaced) out += key + "=" + quote(value);
+  PQconninfoFree(opts);
+  return out;
+}
+
+std::string Keyword(const std::string& conninfo, const std::string& key) {
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &err);
+  if (opts == nullptr) {
+    if (err) PQfreemem(err);
+    return {};
+  }
+  std::string out;
+  for (PQconninfoOption* o = opts; o->keyword; ++o) {
+    if (key == o->keyword && o->val) out = o->val;
+  }
+  PQconninfoFree(opts);
+  return out;
+}
+
+class PgConnectionTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_FALSE(DatabaseUrl().empty()); }
+  asio::io_context io_;
+  CancelWorker worker_;
+};
+
+TEST_F(PgConnectionTest, ConnectsWithTheServiceSessionSettings) {
+  Run(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_, Options("coredb_conn_settings"));
+    if (!c) co_return;
+    EXPECT_GT(c->backend_pid(), 0);
+    EXPECT_FALSE(c->broken());
+    EXPECT_FALSE(c->needs_reset());
+    EXPECT_EQ(c->transaction_status(), PQTRANS_IDLE);
+    auto r = co_await MustExecute(*c,
+                                  "SELECT current_setting('TimeZone'), current_setting('DateStyle'), "
+                                  "current_setting('IntervalStyle'), current_setting('extra_float_digits'), "
+                                  "current_setting('bytea_output'), current_setting('statement_timeout'), "
+                                  "current_setting('client_encoding'), current_setting('application_name'), "
+                                  "pg_backend_pid()");
+    if (!r) co_return;
+    EXPECT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK);
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "UTC");
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 1), "ISO, MDY");
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 2), "postgres");
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 3), "1");
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 4), "hex");
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 5), "30s");
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 6), "UTF8");
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 7), "coredb_conn_settings");
+    EXPECT_EQ(std::stoi(PQgetvalue(r.get(), 0, 8)), c->backend_pid());
+    EXPECT_FALSE(c->needs_reset()) << "a SELECT leaves the session clean";
+  }());
+}
+
+TEST_F(PgConnectionTest, SendsTextParametersIncludingNull) {
+  Run(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    if (!c) co_return;
+    const Params params = {std::string("41"), std::nullopt, std::string("it's \"quoted\"; DROP TABLE x")};
+    auto r = co_await MustExecute(*c, "SELECT $1::int + 1, $2::text IS NULL, $3::text", params);
+    if (!r) co_return;
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "42");
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 1), "t");
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 2), "it's \"quoted\"; DROP TABLE x");
+    // NULL comes back as NULL
+    auto n = co_await MustExecute(*c, "SELECT $1::int", Params{std::nullopt});
+    if (n) EXPECT_TRUE(PQgetisnull(n.get(), 0, 0));
+  }());
+}
+
+TEST_F(PgConnectionTest, TwoStatementsInOneSqlAreAQueryError) {
+  Run(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    if (!c) co_return;
+    auto r = co_await c->Execute(Statement{"SELECT 1; SELECT 2", {}, milliseconds(5000)});
+    EXPECT_FALSE(r);
+    if (r) co_return;
+    EXPECT_EQ(r.error().code, ErrorCode::kQueryError);
+    ASSERT_TRUE(r.error().pg.has_value());
+    EXPECT_EQ(r.error().pg->sqlstate, "42601");
+    // the connection is still fine
+    auto ok = co_await MustExecute(*c, "SELECT 1");
+    EXPECT_EQ(Scalar(ok), "1");
+  }());
+}
+
+TEST_F(PgConnectionTest, SyntaxErrorCarriesPositionAndEmptySqlIsRejected) {
+  Run(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    if (!c) co_return;
+    auto r = co_await c->Execute(Statement{"SELECT * FORM t", {}, milliseconds(5000)});
+    EXPECT_FALSE(r);
+    if (r) co_return;
+    EXPECT_EQ(r.error().code, ErrorCode::kQueryError);
+    ASSERT_TRUE(r.error().pg.has_value());
+    EXPECT_EQ(r.error().pg->sqlstate, "42601");
+    EXPECT_EQ(r.error().pg->position, 10);
+    EXPECT_NE(r.error().message.find("syntax error"), std::string::npos) << r.error().message;
+
+    auto empty = co_await c->Execute(Statement{"", {}, milliseconds(5000)});
+    EXPECT_FALSE(empty);
+    if (!empty) EXPECT_EQ(empty.error().code, ErrorCode::kQueryError);
+
+    auto nul = co_await c->Execute(Statement{std::string_view("SELECT 1\0; DROP", 15), {}, milliseconds(5000)});
+    EXPECT_FALSE(nul);
+    if (!nul) EXPECT_EQ(nul.error().code, ErrorCode::kInvalidRequest);
+  }());
+}
+
+TEST_F(PgConnectionTest, UniqueViolationIsAConstraintViolationNamingTheConstraint) {
+  Run(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    if (!c) co_return;
+    co_await MustExecute(*c, "CREATE TEMP TABLE uv_items (id int, CONSTRAINT uv_items_id_key UNIQUE (id))");
+    co_await MustExecute(*c, "INSERT INTO uv_items VALUES ($1)", Params{std::string("1")});
+    auto r = co_await c->Execute(Statement{"INSERT INTO uv_items VALUES ($1)", Params{std::string("1")}, milliseconds(5000)});
+    EXPECT_FALSE(r);
+    if (r) co_return;
+    const Error& e = r.error();
+    EXPECT_EQ(e.code, ErrorCode::kConstraintViolation);
+    ASSERT_TRUE(e.pg.has_value());
+    EXPECT_EQ(e.pg->sqlstate, "23505");
+    EXPECT_EQ(e.pg->constraint, "uv_items_id_key");
+    EXPECT_EQ(e.pg->table, "uv_items");
+    EXPECT_NE(e.pg->detail.find("(id)=(1)"), std::string::npos) << e.pg->detail;
+    EXPECT_NE(e.message.find("duplicate key"), std::string::npos) << e.message;
+
+    // not-null violation names the column
+    co_await MustExecute(*c, "CREATE TEMP TABLE nn_items (name text NOT NULL)");
+    auto nn = co_await c->Execute(Statement{"INSERT INTO nn_items VALUES (NULL)", {}, milliseconds(5000)});
+    EXPECT_FALSE(nn);
+    if (!nn) {
+      EXPECT_EQ(nn.error().code, ErrorCode::kConstraintViolation);
+      EXPECT_EQ(nn.error().pg->column, "name");
+    }
+  }());
+}
+
+TEST_F(PgConnectionTest, ReadOnlyRefusalIsForbiddenAndAbortedTransactionSaysRollBack) {
+  Run(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    if (!c) co_return;
+    co_await MustExecute(*c, "BEGIN READ ONLY");
+    EXPECT_TRUE(c->needs_reset());
+    auto ro = co_await c->Execute(Statement{"CREATE TEMP TABLE ro_t (x int)", {}, milliseconds(5000)});
+    EXPECT_FALSE(ro);
+    if (!ro) {
+      EXPECT_EQ(ro.error().code, ErrorCode::kForbidden);
+      EXPECT_EQ(ro.error().pg->sqlstate, "25006");
+    }
+    EXPECT_EQ(c->transaction_status(), PQTRANS_INERROR);
+    // a timeout change inside an aborted transaction cannot be applied: still a clean 25P02
+    auto aborted = co_await c->Execute(Statement{"SELECT 1", {}, milliseconds(4321)});
+    EXPECT_FALSE(aborted);
+    if (!aborted) {
+      EXPECT_EQ(aborted.error().code, ErrorCode::kQueryError);
+      EXPECT_EQ(aborted.error().pg->sqlstate, "25P02");
+      EXPECT_NE(aborted.error().message.find("roll it back"), std::string::npos) << aborted.error().message;
+    }
+    co_await MustExecute(*c, "ROLLBACK");
+    EXPECT_EQ(c->transaction_status(), PQTRANS_IDLE);
+    auto t = co_await MustExecute(*c, "SHOW statement_timeout", {}, milliseconds(4321));
+    EXPECT_EQ(Scalar(t), "4321ms");
+  }());
+}
+
+TEST_F(PgConnectionTest, StatementTimeoutIsEnforcedByTheServer) {
+  Run(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    auto monitor = co_await MustOpen(worker_);
+    if (!c || !monitor) co_return;
+    const auto start = Clock::now();
+    auto r = co_await c->Execute(Statement{"SELECT pg_sleep(5)", {}, milliseconds(200)});
+    const auto elapsed = ElapsedMs(start);
+    EXPECT_FALSE(r);
+    if (r) co_return;
+    EXPECT_EQ(r.error().code, ErrorCode::kQueryTimeout);
+    EXPECT_EQ(r.error().pg->sqlstate, "57014");
+    EXPECT_EQ(r.error().message, "statement exceeded its timeout of 200 ms and was cancelled");
+    EXPECT_GE(elapsed, 190);
+    EXPECT_LT(elapsed, 400);
+    EXPECT_FALSE(c->broken());
+    auto active = co_await MustExecute(
+        *monitor, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
+        Params{std::to_string(c->backend_pid())});
+    EXPECT_EQ(Scalar(active), "0");
+    // the connection goes on, with the next statement's own timeout
+    auto t = co_await MustExecute(*c, "SHOW statement_timeout", {}, milliseconds(10000));
+    EXPECT_EQ(Scalar(t), "10s");
+  }());
+}
+
+TEST_F(PgConnectionTest, PerStatementTimeoutThenDefaultAgain) {
+  Run(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    if (!c) co_return;
+    EXPECT_EQ(c->server_statement_timeout(), milliseconds(30000));
+    auto a = co_await MustExecute(*c, "SHOW statement_timeout", {}, milliseconds(1234));
+    EXPECT_EQ(Scalar(a), "1234ms");
+    EXPECT_EQ(c->server_statement_timeout(), milliseconds(1234));
+    auto b = co_await MustExecute(*c, "SHOW statement_timeout", {}, milliseconds(1234));
+    EXPECT_EQ(Scalar(b), "1234ms");
+    auto d = co_await MustExecute(*c, "SHOW statement_timeout", {}, milliseconds(30000));
+    EXPECT_EQ(Scalar(d), "30s");
+    // a failing statement does not roll the new setting back (separate Sync)
+    auto fail = co_await c->Execute(Statement{"SELECT 1/0", {}, milliseconds(777)});
+    EXPECT_FALSE(fail);
+    auto e = co_await MustExecute(*c, "SHOW statement_timeout", {}, milliseconds(777));
+    EXPECT_EQ(Scalar(e), "777ms");
+    EXPECT_FALSE(c->needs_reset()) << "our own timeout management is not lessee state";
+  }());
+}
+
+TEST_F(PgConnectionTest, TimeoutSetInsideARolledBackTransactionIsSetAgain) {
+  Run(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    if (!c) co_return;
+    co_await MustExecute(*c, "BEGIN", {}, milliseconds(30000));
+    auto in = co_await MustExecute(*c, "SHOW statement_timeout", {}, milliseconds(5000));
+    EXPECT_EQ(Scalar(in), "5s");
+    co_await MustExecute(*c, "ROLLBACK", {}, milliseconds(5000));  // undoes set_config(5000)
+    auto after = co_await MustExecute(*c, "SHOW statement_timeout", {}, milliseconds(5000));
+    EXPECT_EQ(Scalar(after), "5s");
+    // a SET by the lessee is noticed too
+    co_await MustExecute(*c, "SET statement_timeout = 60000", {}, milliseconds(5000));
+    auto set = co_await MustExecute(*c, "SHOW statement_timeout", {}, milliseconds(5000));
+    EXPECT_EQ(Scalar(set), "5s");
+  }());
+}
+
+TEST_F(PgConnectionTest, ClientSideCancelWhenTheServerDoesNotTimeOut) {
+  Run(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    if (!c) co_return;
+    // Switch the server-side timeout off behind the connection's back (a SELECT it cannot see).
+    co_await MustExecute(*c, "SELECT set_config('statement_timeout', '0', false)", {}, milliseconds(300));
+    const auto start = Clock::now();
+    auto r = co_await c->Execute(Statement{"SELECT pg_sleep(10)", {}, milliseconds(300)});
+    const auto elapsed = ElapsedMs(start);
+    EXPECT_FALSE(r);
+    if (r) co_return;
+    EXPECT_EQ(r.error().code, ErrorCode::kQueryTimeout);
+    EXPECT_EQ(r.error().message, "statement exceeded its timeout of 300 ms and was cancelled");
+    EXPECT_GE(elapsed, 1250);  // timeout + 1 s grace, then PQcancel on the worker
+    EXPECT_LT(elapsed, 3000);
+    EXPECT_FALSE(c->broken());
+    EXPECT_GE(worker_.Stats().delivered, 1u);
+    auto ok = co_await MustExecute(*c, "SELECT 1", {}, milliseconds(2000));
+    EXPECT_EQ(Scalar(ok), "1");
+  }());
+}
+
+TEST_F(PgConnectionTest, CancellationSignalCancelsTheStatementOnTheServer) {
+  Run(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    auto monitor = co_await MustOpen(worker_);
+    if (!c || !monitor) co_return;
+    asio::cancellation_signal signal;
+    std::optional<Result<PgResultPtr>> outcome;
+    Clock::time_point finished;
+    asio::co_spawn(io_, c->Execute(Statement{"SELECT pg_sleep(30)", {}, milliseconds(60000)}),
+                   asio::bind_cancellation_slot(signal.slot(), [&](std::exception_ptr e, Result<PgResultPtr> r) {
+                     EXPECT_FALSE(e);
+                     outcome.emplace(std::move(r));
+                     finished = Clock::now();
+                   }));
+    co_await Sleep(milliseconds(300));
+    auto running = co_await MustExecute(
+        *monitor, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep%'",
+        Params{std::to_string(c->backend_pid())});
+    EXPECT_EQ(Scalar(running), "1");
+    const auto emitted = Clock::now();
+    signal.emit(asio::cancellation_type::terminal);
+    co_await Sleep(milliseconds(50));
+    EXPECT_TRUE(outcome.has_value()) << "Execute returns promptly after cancellation";
+    if (!outcome) co_return;
+    EXPECT_FALSE(*outcome);
+    EXPECT_LT(std::chrono::duration_cast<milliseconds>(finished - emitted).count(), 50);
+    EXPECT_TRUE(c->needs_drain());
+    // the server stops the statement within ~1 s
+    std::string still = "1";
+    for (int i = 0; i < 20 && still != "0"; ++i) {
+      co_await Sleep(milliseconds(50));
+      auto r = co_await MustExecute(*monitor,
+                                    "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
+                                    Params{std::to_string(c->backend_pid())});
+      still = Scalar(r);
+    }
+    EXPECT_EQ(still, "0");
+    // the next statement drains the abandoned one first
+    auto ok = co_await MustExecute(*c, "SELECT 2", {}, milliseconds(5000));
+    EXPECT_EQ(Scalar(ok), "2");
+    EXPECT_FALSE(c->needs_drain());
+    EXPECT_TRUE(c->needs_reset()) << "what an abandoned statement did is unknown";
+  }());
+}
+
+TEST_F(PgConnectionTest, ResetRestoresTheInitialSession) {
+  Run(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    if (!c) co_return;
+    co_await MustExecute(*c, "SET TimeZone = 'Europe/Paris'");
+    EXPECT_TRUE(c->needs_reset());
+    co_await MustExecute(*c, "CREATE TEMP TABLE reset_t (x int)");
+    co_await MustExecute(*c, "PREPARE reset_p AS SELECT 1");
+    co_await MustExecute(*c, "LISTEN reset_channel");
+    co_await MustExecute(*c, "BEGIN");
+    co_await MustExecute(*c, "INSERT INTO reset_t VALUES (1)");
+    EXPECT_EQ(c->transaction_status(), PQTRANS_INTRANS);
+    auto reset = co_await c->Reset(milliseconds(5000));
+    EXPECT_TRUE(reset) << (reset ? "" : reset.error().message);
+    EXPECT_FALSE(c->needs_reset());
+    EXPECT_EQ(c->transaction_status(), PQTRANS_IDLE);
+    auto r = co_await MustExecute(*c,
+                                  "SELECT current_setting('TimeZone'), to_regclass('reset_t') IS NULL, "
+                                  "(SELECT count(*) FROM pg_prepared_statements), "
+                                  "(SELECT count(*) FROM pg_listening_channels()), current_setting('statement_timeout')");
+    if (!r) co_return;
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "UTC");
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 1), "t");
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 2), "0");
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 3), "0");
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 4), "10s");
+    EXPECT_FALSE(c->needs_reset());
+  }());
+}
+
+TEST_F(PgConnectionTest, CommandsThatCannotRunInATransactionBlockWork) {
+  Run(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    if (!c) co_return;
+    co_await MustExecute(*c, "CREATE TEMP TABLE vac_t (x int)", {}, milliseconds(5000));
+    auto v = co_await c->Execute(Statement{"VACUUM vac_t", {}, milliseconds(5000)});
+    EXPECT_TRUE(v) << (v ? "" : v.error().message);
+    auto d = co_await c->Execute(Statement{"DISCARD ALL", {}, milliseconds(5000)});
+    EXPECT_TRUE(d) << (d ? "" : d.error().message);
+  }());
+}
+
+TEST_F(PgConnectionTest, LargeResultsAndLargeParametersDoNotStall) {
+  Run(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    if (!c) co_return;
+    auto big = co_await MustExecute(*c, "SELECT g, repeat('x', 200) FROM generate_series(1, 100000) g", {},
+                                    milliseconds(20000));
+    if (big) EXPECT_EQ(PQntuples(big.get()), 100000);
+    const Params params = {std::string(16 * 1024 * 1024, 'y')};
+    auto len = co_await MustExecute(*c, "SELECT length($1)", params, milliseconds(20000));
+    EXPECT_EQ(Scalar(len), std::to_string(16 * 1024 * 1024));
+  }());
+}
+
+TEST_F(PgConnectionTest, WrongPasswordIsDatabaseUnavailableWithoutThePassword) {
+  const std::string url = DatabaseUrl();
+  const std::string real_password = Keyword(url, "password");
+  const std::string wrong = "Wr0ng-Secret-Pw-" + UniqueName("x");
+  Run(io_, [&]() -> awaitable<void> {
+    ConnectionOptions o = Options();
+    o.conninfo = WithKeyword(url, "password", wrong);
+    const auto start = Clock::now();
+    auto r = co_await Connection::Open(co_await asio::this_coro::executor, o, worker_);
+    EXPECT_FALSE(r) << "the server accepted a wrong password: DATABASE_URL must point at a server that checks "
+                       "passwords for TCP connections (scripts/devstack uses scram-sha-256)";
+    if (r) co_return;
+    EXPECT_LT(ElapsedMs(start), 2000);
+    EXPECT_EQ(r.error().code, ErrorCode::kDatabaseUnavailable);
+    EXPECT_EQ(r.error().message.find(wrong), std::string::npos) << r.error().message;
+    if (!real_password.empty()) EXPECT_EQ(r.error().message.find(real_password), std::string::npos);
+    EXPECT_NE(r.error().message.find("password authentication failed"), std::string::npos) << r.error().message;
+  }());
+}
+
+TEST_F(PgConnectionTest, UnreachablePortIsDatabaseUnavailableQuickly) {
+  Run(io_, [&]() -> awaitable<void> {
+    ConnectionOptions o = Options();
+    o.conninfo = "postgresql://someone:S3cretPass@127.0.0.1:1/db?sslmode=disable";
+    const auto start = Clock::now();
+    auto r = co_await Connection::Open(co_await asio::this_coro::executor, o, worker_);
+    EXPECT_FALSE(r);
+    if (r) co_return;
+    EXPECT_LT(ElapsedMs(start), 1000);
+    EXPECT_EQ(r.error().code, ErrorCode::kDatabaseUnavailable);
+    EXPECT_EQ(r.error().message.find("S3cretPass"), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find("could not connect"), std::string::npos) << r.error().message;
+  }());
+}
+
+TEST_F(PgConnectionTest, SilentServerHitsTheConnectTimeout) {
+  // A listener that completes the TCP handshake (backlog) but never answers the startup packet.
+  asio::ip::tcp::acceptor silent(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const auto port = silent.local_endpoint().port();
+  Run(io_, [&]() -> awaitable<void> {
+    ConnectionOptions o = Options();
+    o.conninfo = "host=127.0.0.1 port=" + std::to_string(port) + " user=u password=TopSecret99 sslmode=disable";
+    o.connect_timeout = milliseconds(300);
+    const auto start = Clock::now();
+    auto r = co_await Connection::Open(co_await asio::this_coro::executor, o, worker_);
+    const auto elapsed = ElapsedMs(start);
+    EXPECT_FALSE(r);
+    if (r) co_return;
+    EXPECT_GE(elapsed, 290);
+    EXPECT_LT(elapsed, 1000);
+    EXPECT_EQ(r.error().code, ErrorCode::kDatabaseUnavailable);
+    EXPECT_EQ(r.error().message, "could not connect to PostgreSQL within 300 ms");
+  }());
+}
+
+TEST_F(PgConnectionTest, HostNamesAreResolvedAndEveryAddressIsTried) {
+  const std::string url = DatabaseUrl();
+  if (Keyword(url, "host") != "127.0.0.1") GTEST_SKIP() << "needs DATABASE_URL on host 127.0.0.1";
+  Run(io_, [&]() -> awaitable<void> {
+    ConnectionOptions o = Options();
+    // "localhost" may resolve to ::1 first, where nothing listens: the next address must be tried.
+    o.conninfo = WithKeyword(url, "host", "localhost");
+    auto c = co_await MustOpen(worker_, o);
+    if (!c) co_return;
+    auto r = co_await MustExecute(*c, "SELECT 1");
+    EXPECT_EQ(Scalar(r), "1");
+  }());
+}
+
+TEST_F(PgConnectionTest, TerminatedBackendBreaksTheConnection) {
+  Run(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    auto monitor = co_await MustOpen(worker_);
+    if (!c || !monitor) co_return;
+    EXPECT_TRUE(c->LooksHealthyWhileIdle());
+    co_await MustExecute(*monitor, "SELECT pg_terminate_backend($1)", Params{std::to_string(c->backend_pid())});
+    co_await Sleep(milliseconds(200));
+    EXPECT_FALSE(c->LooksHealthyWhileIdle());
+    auto r = co_await c->Execute(Statement{"SELECT 1", {}, milliseconds(2000)});
+    EXPECT_FALSE(r);
+    if (r) co_return;
+    EXPECT_EQ(r.error().code, ErrorCode::kDatabaseUnavailable) << r.error().message;
+    EXPECT_TRUE(c->broken());
+  }());
+}
+
+TEST(PgSqlState, MapsEveryDocumentedClass) {
+  EXPECT_EQ(ErrorCodeForSqlState("23505"), ErrorCode::kConstraintViolation);
+  EXPECT_EQ(ErrorCodeForSqlState("23503"), ErrorCode::kConstraintViolation);
+  EXPECT_EQ(ErrorCodeForSqlState("40001"), ErrorCode::kSerializationFailure);
+  EXPECT_EQ(ErrorCodeForSqlState("40P01"), ErrorCode::kSerializationFailure);
+  EXPECT_EQ(ErrorCodeForSqlState("57014"), ErrorCode::kQueryTimeout);
+  EXPECT_EQ(ErrorCodeForSqlState("42501"), ErrorCode::kForbidden);
+  EXPECT_EQ(ErrorCodeForSqlState("25006"), ErrorCode::kForbidden);
+  EXPECT_EQ(ErrorCodeForSqlState("08006"), ErrorCode::kDatabaseUnavailable);
+  EXPECT_EQ(ErrorCodeForSqlState("57P01"), ErrorCode::kDatabaseUnavailable);
+  EXPECT_EQ(ErrorCodeForSqlState("57P02"), ErrorCode::kDatabaseUnavailable);
+  EXPECT_EQ(ErrorCodeForSqlState("57P03"), ErrorCode::kDatabaseUnavailable);
+  EXPECT_EQ(ErrorCodeForSqlState("53300"), ErrorCode::kDatabaseUnavailable);
+  EXPECT_EQ(ErrorCodeForSqlState("42601"), ErrorCode::kQueryError);
+  EXPECT_EQ(ErrorCodeForSqlState("22012"), ErrorCode::kQueryError);
+  EXPECT_EQ(ErrorCodeForSqlState("40002"), ErrorCode::kQueryError);
+}
+
+TEST(PgSqlState, RedactsPasswords) {
+  EXPECT_EQ(RedactSecrets("host=x password=abc user=u"), "host=x password=*** user=u");
+  EXPECT_EQ(RedactSecrets("password = 'a b\\'c' user=u"), "password = *** user=u");
+  EXPECT_EQ(RedactSecrets("postgresql://bob:hunter2@db:5432/x"), "postgresql://bob:***@db:5432/x");
+  EXPECT_EQ(RedactSecrets("FATAL:  password authentication failed for user \"bob\"\n"),
+            "FATAL:  password authentication failed for user \"bob\"");
+  EXPECT_EQ(RedactSecrets("oops hunter2 here", "hunter2"), "oops *** here");
+  const Error e = MapConnectionError("could not connect", "failed: x\n\tIs the server running?\n");
+  EXPECT_EQ(e.code, ErrorCode::kDatabaseUnavailable);
+  EXPECT_EQ(e.message, "could not connect: failed: x Is the server running?");
+}
+
+}  // namespace
+}  // namespace coredb::pg

@@ -1,0 +1,86 @@
+#include "coredb/config/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace coredb::config {
+namespace {
+
+LoadResult LoadWith(std::map<std::string, std::string> vars) {
+  return Load([&](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  });
+}
+
+TEST(Config, DefaultsMatchTheContract) {
+  auto r = LoadWith({});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config.http.port, 8095);
+  EXPECT_EQ(r.config.http.host, "127.0.0.1");
+  EXPECT_EQ(r.config.http.max_body_bytes, 1024u * 1024u);
+  EXPECT_EQ(r.config.max_result_bytes, 16u * 1024u * 1024u);
+  EXPECT_EQ(r.config.default_query_timeout.count(), 30000);
+  EXPECT_EQ(r.config.postgres.pool_size, 20u);
+  EXPECT_EQ(r.config.redis.db, 0);
+  EXPECT_EQ(r.config.redis.session_db, 1);
+}
+
+TEST(Config, DiscretePostgresSettingsBuildAQuotedConninfo) {
+  auto r = LoadWith({{"PG_HOST", "db.internal"}, {"PG_PORT", "6543"}, {"PG_DATABASE", "app"},
+                     {"PG_USER", "svc"}, {"PG_PASSWORD", "it's\\secret"}, {"PG_SSL", "true"}});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config.postgres.conninfo,
+            "host='db.internal' port=6543 dbname='app' user='svc' password='it\\'s\\\\secret' sslmode=require");
+  // The vector store defaults to the same server.
+  EXPECT_EQ(r.config.vector.conninfo, r.config.postgres.conninfo);
+}
+
+TEST(Config, UrlFormWinsAndSslIsAppended) {
+  auto r = LoadWith({{"DATABASE_URL", "postgresql://u:p@h:5432/d"}, {"PG_SSL", "verify-full"},
+                     {"VECTOR_URL", "postgresql://v@h2/vec"}});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config.postgres.conninfo, "postgresql://u:p@h:5432/d?sslmode=verify-full");
+  EXPECT_EQ(r.config.vector.conninfo, "postgresql://v@h2/vec");
+}
+
+TEST(Config, RedisUrlWithUserPasswordAndDb) {
+  auto r = LoadWith({{"REDIS_URL", "redis://svc:p%40ss@cache.local:6380/3"}});
+  ASSERT_TRUE(r.ok()) << r.problems[0];
+  EXPECT_EQ(r.config.redis.host, "cache.local");
+  EXPECT_EQ(r.config.redis.port, 6380);
+  EXPECT_EQ(r.config.redis.username, "svc");
+  EXPECT_EQ(r.config.redis.password, "p@ss");
+  EXPECT_EQ(r.config.redis.db, 3);
+}
+
+TEST(Config, RedisDiscreteSettings) {
+  auto r = LoadWith({{"REDIS_HOST", "r"}, {"REDIS_PORT", "7000"}, {"REDIS_PASSWORD", "x"}, {"REDIS_DB", "2"},
+                     {"REDIS_SESSION_DB", "5"}});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config.redis.host, "r");
+  EXPECT_EQ(r.config.redis.port, 7000);
+  EXPECT_EQ(r.config.redis.db, 2);
+  EXPECT_EQ(r.config.redis.session_db, 5);
+}
+
+TEST(Config, EveryProblemIsReportedOnItsOwnLine) {
+  auto r = LoadWith({{"PORT", "http"}, {"PG_POOL_SIZE", "0"}, {"REDIS_URL", "rediss://x"}, {"LOG_LEVEL", "verbose"},
+                     {"PG_SSL", "maybe"}, {"COREDB_ADMIN_TOKEN", "short"}, {"DATABASE_URL", "mysql://x"}});
+  ASSERT_EQ(r.problems.size(), 7u);
+  for (const auto& p : r.problems) EXPECT_EQ(p.find('\n'), std::string::npos);
+  EXPECT_EQ(r.problems[0], "PORT must be an integer in 0..65535 (got \"http\")");
+}
+
+TEST(Config, RedactHidesPasswordsInBothForms) {
+  EXPECT_EQ(RedactConninfo("postgresql://u:secret@h/d"), "postgresql://u:***@h/d");
+  EXPECT_EQ(RedactConninfo("postgresql://u@h/d?password=secret&sslmode=require"),
+            "postgresql://u@h/d?password=***&sslmode=require");
+  EXPECT_EQ(RedactConninfo("host=h password='se cret' user=u"), "host=h password=*** user=u");
+  EXPECT_EQ(RedactConninfo("host=h password=secret"), "host=h password=***");
+}
+
+}  // namespace
+}  // namespace coredb::config
