@@ -20,6 +20,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -99,7 +101,7 @@ struct Options {
 };
 
 [[noreturn]] void UsageError(const std::string& message) {
-  std::fprintf(stderr, "http_load: %s\n\n%s", message.c_str(), kUsage);
+  std::fprintf(stderr, "http_load: %s (see --help)\n", message.c_str());
   std::exit(2);
 }
 
@@ -275,6 +277,7 @@ struct Stats {
   std::uint64_t non2xx = 0;
   std::uint64_t io_errors = 0;
   std::uint64_t reconnects = 0;
+  std::uint64_t warmup_errors = 0;  // not in `errors`: the window's figures do not include them
   std::optional<std::string> first_error;
 };
 
@@ -312,9 +315,8 @@ class Worker {
         try {
           std::rethrow_exception(e);
         } catch (const std::exception& ex) {
-          RecordError("connection failed: " + std::string(ex.what()));
+          CountError(Kind::kIo, Clock::now(), "connection failed: " + std::string(ex.what()));
         }
-        ++stats_.io_errors;
       });
     }
     ioc_.run();
@@ -327,8 +329,20 @@ class Worker {
     return std::chrono::nanoseconds(static_cast<std::int64_t>(s * 1e9));
   }
 
-  void RecordError(std::string message) {
-    if (!stats_.first_error) stats_.first_error = std::move(message);
+  enum class Kind { kIo, kStatus };
+
+  // Errors count where they happen (warm-up or window); the first one's text is kept either way.
+  void CountError(Kind kind, Clock::time_point when, std::string message) {
+    if (when < window_.measure_from) {
+      ++stats_.warmup_errors;
+    } else if (kind == Kind::kIo) {
+      ++stats_.io_errors;
+    } else {
+      ++stats_.non2xx;
+    }
+    if (!stats_.first_error) {
+      stats_.first_error = (when < window_.measure_from ? "(during warm-up) " : "") + std::move(message);
+    }
   }
 
   asio::awaitable<bool> Connect(beast::tcp_stream& stream, const tcp::endpoint& endpoint) {
@@ -340,8 +354,7 @@ class Worker {
         co_return true;
       }
       if (stopping_) break;
-      ++stats_.io_errors;
-      RecordError("connect to 127.0.0.1:" + std::to_string(endpoint.port()) + ": " + ec.message());
+      CountError(Kind::kIo, Clock::now(), "connect to 127.0.0.1:" + std::to_string(endpoint.port()) + ": " + ec.message());
       stream.close();
       asio::steady_timer pause(ioc_, kReconnectPause);
       co_await pause.async_wait(kUseTuple);
@@ -385,9 +398,9 @@ class Worker {
       if (stopping_ || finished > window_.end) break;  // the window closed meanwhile: not counted
 
       if (ec) {
-        ++stats_.io_errors;
-        RecordError(std::string("transport error: ") + ec.message() +
-                    (ec == beast::error::timeout ? " (request deadline)" : ""));
+        CountError(Kind::kIo, finished,
+                   std::string("transport error: ") + ec.message() +
+                       (ec == beast::error::timeout ? " (request deadline)" : ""));
         stream.close();
         connected = false;
         ++stats_.reconnects;
@@ -395,18 +408,13 @@ class Worker {
       }
       auto& response = parser.get();
       const unsigned status = response.result_int();
-      if (finished >= window_.measure_from) {
-        if (status >= 200 && status < 300) {
-          ++stats_.ok;
-          auto us = std::chrono::duration_cast<std::chrono::microseconds>(finished - started).count();
-          stats_.latencies_us.push_back(static_cast<std::uint32_t>(std::min<std::int64_t>(us, UINT32_MAX)));
-        } else {
-          ++stats_.non2xx;
-        }
-      }
       if (status < 200 || status >= 300) {
-        std::string body = response.body().substr(0, kMaxErrorBodyShown);
-        RecordError("HTTP " + std::to_string(status) + ": " + body);
+        CountError(Kind::kStatus, finished,
+                   "HTTP " + std::to_string(status) + ": " + response.body().substr(0, kMaxErrorBodyShown));
+      } else if (finished >= window_.measure_from) {
+        ++stats_.ok;
+        auto us = std::chrono::duration_cast<std::chrono::microseconds>(finished - started).count();
+        stats_.latencies_us.push_back(static_cast<std::uint32_t>(std::min<std::int64_t>(us, UINT32_MAX)));
       }
       if (!response.keep_alive()) {
         stream.close();
@@ -435,23 +443,31 @@ double PercentileMs(const std::vector<std::uint32_t>& sorted_us, double p) {
   return sorted_us[rank - 1] / 1000.0;
 }
 
+double CpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const Options options = ParseOptions(argc, argv);
-  const std::vector<Segment> segments = options.body_template ? ParseTemplate(*options.body_template)
-                                                              : std::vector<Segment>{};
+  const std::vector<Segment> segments =
+      options.body_template ? ParseTemplate(*options.body_template) : std::vector<Segment>{};
 
+  std::fprintf(stderr, "http_load: %s http://%s:%u%s, %zu connections on %zu thread(s), %g s warm-up + %g s measured%s%s\n",
+               std::string(http::to_string(options.method)).c_str(), options.url.host.c_str(), options.url.port,
+               options.url.target.c_str(), options.connections, options.threads, options.warmup_s, options.duration_s,
+               options.label.empty() ? "" : ", label ", options.label.c_str());
+
+  const double cpu_before = CpuSeconds();
   const auto start = Clock::now();
-  const auto to_duration = [](double s) {
-    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+  const auto after = [start](double s) {
+    return start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
   };
-  const Window window{start + to_duration(options.warmup_s), start + to_duration(options.warmup_s + options.duration_s)};
-
-  std::fprintf(stderr, "http_load: %s %s http://%s:%u%s, %zu connections on %zu thread(s), %.3g s warm-up + %.3g s measured\n",
-               std::string(http::to_string(options.method)).c_str(), options.label.empty() ? "" : ("[" + options.label + "]").c_str(),
-               options.url.host.c_str(), options.url.port, options.url.target.c_str(), options.connections,
-               options.threads, options.warmup_s, options.duration_s);
+  const Window window{after(options.warmup_s), after(options.warmup_s + options.duration_s)};
 
   std::random_device seed_source;
   std::vector<std::unique_ptr<Worker>> workers;
@@ -464,6 +480,8 @@ int main(int argc, char** argv) {
   for (std::size_t t = 1; t < workers.size(); ++t) threads.emplace_back([&w = *workers[t]] { w.Run(); });
   workers[0]->Run();
   for (auto& t : threads) t.join();
+  const double cpu_s = CpuSeconds() - cpu_before;
+  const double wall_s = std::chrono::duration<double>(Clock::now() - start).count();
 
   Stats total;
   for (auto& w : workers) {
@@ -473,6 +491,7 @@ int main(int argc, char** argv) {
     total.non2xx += s.non2xx;
     total.io_errors += s.io_errors;
     total.reconnects += s.reconnects;
+    total.warmup_errors += s.warmup_errors;
     if (!total.first_error && s.first_error) total.first_error = std::move(s.first_error);
   }
   std::sort(total.latencies_us.begin(), total.latencies_us.end());
@@ -482,15 +501,16 @@ int main(int argc, char** argv) {
   const std::uint64_t errors = total.non2xx + total.io_errors;
 
   if (total.first_error) std::fprintf(stderr, "http_load: first error: %s\n", total.first_error->c_str());
-  std::printf(
-      "RESULT%s%s requests=%" PRIu64 " ok=%" PRIu64 " errors=%" PRIu64 " non2xx=%" PRIu64 " io_errors=%" PRIu64
-      " reconnects=%" PRIu64 " connections=%zu threads=%zu duration_s=%.3f rps=%.1f mean_ms=%.3f p50_ms=%.3f"
-      " p90_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
-      options.label.empty() ? "" : " label=", options.label.c_str(), total.ok + total.non2xx, total.ok, errors,
-      total.non2xx, total.io_errors, total.reconnects, options.connections, options.threads, options.duration_s,
-      static_cast<double>(total.ok) / options.duration_s, mean_ms, PercentileMs(total.latencies_us, 50),
-      PercentileMs(total.latencies_us, 90), PercentileMs(total.latencies_us, 99),
-      total.latencies_us.empty() ? 0.0 : total.latencies_us.back() / 1000.0);
+  std::printf("RESULT%s%s requests=%" PRIu64 " ok=%" PRIu64 " errors=%" PRIu64 " non2xx=%" PRIu64
+              " io_errors=%" PRIu64 " warmup_errors=%" PRIu64 " reconnects=%" PRIu64
+              " connections=%zu threads=%zu duration_s=%g rps=%.1f mean_ms=%.3f p50_ms=%.3f"
+              " p90_ms=%.3f p99_ms=%.3f max_ms=%.3f cpu_s=%.2f cpu_pct=%.0f\n",
+              options.label.empty() ? "" : " label=", options.label.c_str(), total.ok + total.non2xx, total.ok,
+              errors, total.non2xx, total.io_errors, total.warmup_errors, total.reconnects, options.connections,
+              options.threads, options.duration_s, static_cast<double>(total.ok) / options.duration_s, mean_ms,
+              PercentileMs(total.latencies_us, 50), PercentileMs(total.latencies_us, 90),
+              PercentileMs(total.latencies_us, 99), total.latencies_us.empty() ? 0.0 : total.latencies_us.back() / 1000.0,
+              cpu_s, wall_s > 0 ? 100.0 * cpu_s / wall_s : 0.0);
   std::fflush(stdout);
   return errors == 0 && total.ok > 0 ? 0 : 1;
 }

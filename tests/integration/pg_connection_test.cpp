@@ -5,6 +5,7 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
 #include <gtest/gtest.h>
@@ -84,7 +85,7 @@ class PgConnectionTest : public ::testing::Test {
 };
 
 TEST_F(PgConnectionTest, ConnectsWithTheServiceSessionSettings) {
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     auto c = co_await MustOpen(worker_, Options("coredb_conn_settings"));
     if (!c) co_return;
     EXPECT_GT(c->backend_pid(), 0);
@@ -96,7 +97,8 @@ TEST_F(PgConnectionTest, ConnectsWithTheServiceSessionSettings) {
                                   "current_setting('IntervalStyle'), current_setting('extra_float_digits'), "
                                   "current_setting('bytea_output'), current_setting('statement_timeout'), "
                                   "current_setting('client_encoding'), current_setting('application_name'), "
-                                  "pg_backend_pid()");
+                                  "pg_backend_pid()",
+                                  {}, milliseconds(30000));  // the default timeout: no set_config
     if (!r) co_return;
     EXPECT_EQ(PQresultStatus(r.get()), PGRES_TUPLES_OK);
     EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "UTC");
@@ -113,30 +115,32 @@ TEST_F(PgConnectionTest, ConnectsWithTheServiceSessionSettings) {
 }
 
 TEST_F(PgConnectionTest, SendsTextParametersIncludingNull) {
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     auto c = co_await MustOpen(worker_);
     if (!c) co_return;
-    const Params params = {std::string("41"), std::nullopt, std::string("it's \"quoted\"; DROP TABLE x")};
+    const Params params = Args(std::string("41"), std::nullopt, std::string("it's \"quoted\"; DROP TABLE x"));
     auto r = co_await MustExecute(*c, "SELECT $1::int + 1, $2::text IS NULL, $3::text", params);
     if (!r) co_return;
     EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "42");
     EXPECT_STREQ(PQgetvalue(r.get(), 0, 1), "t");
     EXPECT_STREQ(PQgetvalue(r.get(), 0, 2), "it's \"quoted\"; DROP TABLE x");
     // NULL comes back as NULL
-    auto n = co_await MustExecute(*c, "SELECT $1::int", Params{std::nullopt});
-    if (n) EXPECT_TRUE(PQgetisnull(n.get(), 0, 0));
+    auto n = co_await MustExecute(*c, "SELECT $1::int", Args(std::nullopt));
+    if (n) {
+      EXPECT_TRUE(PQgetisnull(n.get(), 0, 0));
+    }
   }());
 }
 
 TEST_F(PgConnectionTest, TwoStatementsInOneSqlAreAQueryError) {
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     auto c = co_await MustOpen(worker_);
     if (!c) co_return;
     auto r = co_await c->Execute(Statement{"SELECT 1; SELECT 2", {}, milliseconds(5000)});
     EXPECT_FALSE(r);
     if (r) co_return;
     EXPECT_EQ(r.error().code, ErrorCode::kQueryError);
-    ASSERT_TRUE(r.error().pg.has_value());
+    CO_ASSERT_TRUE(r.error().pg.has_value());
     EXPECT_EQ(r.error().pg->sqlstate, "42601");
     // the connection is still fine
     auto ok = co_await MustExecute(*c, "SELECT 1");
@@ -145,40 +149,45 @@ TEST_F(PgConnectionTest, TwoStatementsInOneSqlAreAQueryError) {
 }
 
 TEST_F(PgConnectionTest, SyntaxErrorCarriesPositionAndEmptySqlIsRejected) {
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     auto c = co_await MustOpen(worker_);
     if (!c) co_return;
     auto r = co_await c->Execute(Statement{"SELECT * FORM t", {}, milliseconds(5000)});
     EXPECT_FALSE(r);
     if (r) co_return;
     EXPECT_EQ(r.error().code, ErrorCode::kQueryError);
-    ASSERT_TRUE(r.error().pg.has_value());
+    CO_ASSERT_TRUE(r.error().pg.has_value());
     EXPECT_EQ(r.error().pg->sqlstate, "42601");
     EXPECT_EQ(r.error().pg->position, 10);
     EXPECT_NE(r.error().message.find("syntax error"), std::string::npos) << r.error().message;
 
     auto empty = co_await c->Execute(Statement{"", {}, milliseconds(5000)});
     EXPECT_FALSE(empty);
-    if (!empty) EXPECT_EQ(empty.error().code, ErrorCode::kQueryError);
+    if (!empty) {
+      EXPECT_EQ(empty.error().code, ErrorCode::kQueryError);
+    }
 
     auto nul = co_await c->Execute(Statement{std::string_view("SELECT 1\0; DROP", 15), {}, milliseconds(5000)});
     EXPECT_FALSE(nul);
-    if (!nul) EXPECT_EQ(nul.error().code, ErrorCode::kInvalidRequest);
+    if (!nul) {
+      EXPECT_EQ(nul.error().code, ErrorCode::kInvalidRequest);
+    }
   }());
 }
 
 TEST_F(PgConnectionTest, UniqueViolationIsAConstraintViolationNamingTheConstraint) {
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     auto c = co_await MustOpen(worker_);
     if (!c) co_return;
     co_await MustExecute(*c, "CREATE TEMP TABLE uv_items (id int, CONSTRAINT uv_items_id_key UNIQUE (id))");
-    co_await MustExecute(*c, "INSERT INTO uv_items VALUES ($1)", Params{std::string("1")});
-    auto r = co_await c->Execute(Statement{"INSERT INTO uv_items VALUES ($1)", Params{std::string("1")}, milliseconds(5000)});
+    co_await MustExecute(*c, "INSERT INTO uv_items VALUES ($1)", Args(std::string("1")));
+    const Params one = Args(std::string("1"));
+    auto r = co_await c->Execute(Statement{"INSERT INTO uv_items VALUES ($1)", one, milliseconds(5000)});
     EXPECT_FALSE(r);
     if (r) co_return;
     const Error& e = r.error();
     EXPECT_EQ(e.code, ErrorCode::kConstraintViolation);
-    ASSERT_TRUE(e.pg.has_value());
+    CO_ASSERT_TRUE(e.pg.has_value());
     EXPECT_EQ(e.pg->sqlstate, "23505");
     EXPECT_EQ(e.pg->constraint, "uv_items_id_key");
     EXPECT_EQ(e.pg->table, "uv_items");
@@ -197,7 +206,7 @@ TEST_F(PgConnectionTest, UniqueViolationIsAConstraintViolationNamingTheConstrain
 }
 
 TEST_F(PgConnectionTest, ReadOnlyRefusalIsForbiddenAndAbortedTransactionSaysRollBack) {
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     auto c = co_await MustOpen(worker_);
     if (!c) co_return;
     co_await MustExecute(*c, "BEGIN READ ONLY");
@@ -225,7 +234,7 @@ TEST_F(PgConnectionTest, ReadOnlyRefusalIsForbiddenAndAbortedTransactionSaysRoll
 }
 
 TEST_F(PgConnectionTest, StatementTimeoutIsEnforcedByTheServer) {
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     auto c = co_await MustOpen(worker_);
     auto monitor = co_await MustOpen(worker_);
     if (!c || !monitor) co_return;
@@ -242,7 +251,7 @@ TEST_F(PgConnectionTest, StatementTimeoutIsEnforcedByTheServer) {
     EXPECT_FALSE(c->broken());
     auto active = co_await MustExecute(
         *monitor, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
-        Params{std::to_string(c->backend_pid())});
+        Args(std::to_string(c->backend_pid())));
     EXPECT_EQ(Scalar(active), "0");
     // the connection goes on, with the next statement's own timeout
     auto t = co_await MustExecute(*c, "SHOW statement_timeout", {}, milliseconds(10000));
@@ -251,7 +260,7 @@ TEST_F(PgConnectionTest, StatementTimeoutIsEnforcedByTheServer) {
 }
 
 TEST_F(PgConnectionTest, PerStatementTimeoutThenDefaultAgain) {
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     auto c = co_await MustOpen(worker_);
     if (!c) co_return;
     EXPECT_EQ(c->server_statement_timeout(), milliseconds(30000));
@@ -272,7 +281,7 @@ TEST_F(PgConnectionTest, PerStatementTimeoutThenDefaultAgain) {
 }
 
 TEST_F(PgConnectionTest, TimeoutSetInsideARolledBackTransactionIsSetAgain) {
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     auto c = co_await MustOpen(worker_);
     if (!c) co_return;
     co_await MustExecute(*c, "BEGIN", {}, milliseconds(30000));
@@ -289,7 +298,7 @@ TEST_F(PgConnectionTest, TimeoutSetInsideARolledBackTransactionIsSetAgain) {
 }
 
 TEST_F(PgConnectionTest, ClientSideCancelWhenTheServerDoesNotTimeOut) {
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     auto c = co_await MustOpen(worker_);
     if (!c) co_return;
     // Switch the server-side timeout off behind the connection's back (a SELECT it cannot see).
@@ -304,14 +313,15 @@ TEST_F(PgConnectionTest, ClientSideCancelWhenTheServerDoesNotTimeOut) {
     EXPECT_GE(elapsed, 1250);  // timeout + 1 s grace, then PQcancel on the worker
     EXPECT_LT(elapsed, 3000);
     EXPECT_FALSE(c->broken());
-    EXPECT_GE(worker_.Stats().delivered, 1u);
+    EXPECT_EQ(worker_.Stats().submitted, 1u);
     auto ok = co_await MustExecute(*c, "SELECT 1", {}, milliseconds(2000));
     EXPECT_EQ(Scalar(ok), "1");
+    EXPECT_EQ(worker_.Stats().delivered, 1u) << "the next statement waits for the cancel request to land";
   }());
 }
 
 TEST_F(PgConnectionTest, CancellationSignalCancelsTheStatementOnTheServer) {
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     auto c = co_await MustOpen(worker_);
     auto monitor = co_await MustOpen(worker_);
     if (!c || !monitor) co_return;
@@ -327,7 +337,7 @@ TEST_F(PgConnectionTest, CancellationSignalCancelsTheStatementOnTheServer) {
     co_await Sleep(milliseconds(300));
     auto running = co_await MustExecute(
         *monitor, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep%'",
-        Params{std::to_string(c->backend_pid())});
+        Args(std::to_string(c->backend_pid())));
     EXPECT_EQ(Scalar(running), "1");
     const auto emitted = Clock::now();
     signal.emit(asio::cancellation_type::terminal);
@@ -343,7 +353,7 @@ TEST_F(PgConnectionTest, CancellationSignalCancelsTheStatementOnTheServer) {
       co_await Sleep(milliseconds(50));
       auto r = co_await MustExecute(*monitor,
                                     "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
-                                    Params{std::to_string(c->backend_pid())});
+                                    Args(std::to_string(c->backend_pid())));
       still = Scalar(r);
     }
     EXPECT_EQ(still, "0");
@@ -355,8 +365,59 @@ TEST_F(PgConnectionTest, CancellationSignalCancelsTheStatementOnTheServer) {
   }());
 }
 
+TEST_F(PgConnectionTest, LosingARaceInAwaitableOperatorsCancelsTheStatement) {
+  using namespace boost::asio::experimental::awaitable_operators;
+  RunCoro(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    auto monitor = co_await MustOpen(worker_);
+    if (!c || !monitor) co_return;
+    const auto start = Clock::now();
+    // What the HTTP layer does when the client disconnects: the other branch wins.
+    auto winner = co_await (c->Execute(Statement{"SELECT pg_sleep(30)", {}, milliseconds(60000)}) ||
+                            Sleep(milliseconds(200)));
+    EXPECT_EQ(winner.index(), 1u);
+    EXPECT_LT(ElapsedMs(start), 400);
+    EXPECT_TRUE(c->needs_drain());
+    std::string active = "1";
+    for (int i = 0; i < 20 && active != "0"; ++i) {
+      co_await Sleep(milliseconds(50));
+      auto r = co_await MustExecute(*monitor, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active'",
+                                    Args(std::to_string(c->backend_pid())));
+      active = Scalar(r);
+    }
+    EXPECT_EQ(active, "0");
+    auto drained = co_await c->Drain(milliseconds(2000));
+    EXPECT_TRUE(drained);
+    EXPECT_FALSE(c->needs_drain());
+    auto ok = co_await MustExecute(*c, "SELECT 3");
+    EXPECT_EQ(Scalar(ok), "3");
+  }());
+}
+
+TEST_F(PgConnectionTest, ASecondStatementWhileOneRunsIsAConflict) {
+  RunCoro(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    if (!c) co_return;
+    std::optional<Result<PgResultPtr>> first;
+    asio::co_spawn(io_, c->Execute(Statement{"SELECT pg_sleep(0.2)", {}, milliseconds(5000)}),
+                   [&](std::exception_ptr, Result<PgResultPtr> r) { first.emplace(std::move(r)); });
+    co_await Sleep(milliseconds(20));
+    auto second = co_await c->Execute(Statement{"SELECT 1", {}, milliseconds(5000)});
+    EXPECT_FALSE(second);
+    if (!second) {
+      EXPECT_EQ(second.error().code, ErrorCode::kConflict);
+    }
+    while (!first) {
+      co_await Sleep(milliseconds(10));
+    }
+    EXPECT_TRUE(*first);
+    auto third = co_await MustExecute(*c, "SELECT 1");
+    EXPECT_EQ(Scalar(third), "1");
+  }());
+}
+
 TEST_F(PgConnectionTest, ResetRestoresTheInitialSession) {
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     auto c = co_await MustOpen(worker_);
     if (!c) co_return;
     co_await MustExecute(*c, "SET TimeZone = 'Europe/Paris'");
@@ -374,19 +435,20 @@ TEST_F(PgConnectionTest, ResetRestoresTheInitialSession) {
     auto r = co_await MustExecute(*c,
                                   "SELECT current_setting('TimeZone'), to_regclass('reset_t') IS NULL, "
                                   "(SELECT count(*) FROM pg_prepared_statements), "
-                                  "(SELECT count(*) FROM pg_listening_channels()), current_setting('statement_timeout')");
+                                  "(SELECT count(*) FROM pg_listening_channels()), current_setting('statement_timeout')",
+                                  {}, milliseconds(30000));  // the default: runs without set_config
     if (!r) co_return;
     EXPECT_STREQ(PQgetvalue(r.get(), 0, 0), "UTC");
     EXPECT_STREQ(PQgetvalue(r.get(), 0, 1), "t");
     EXPECT_STREQ(PQgetvalue(r.get(), 0, 2), "0");
     EXPECT_STREQ(PQgetvalue(r.get(), 0, 3), "0");
-    EXPECT_STREQ(PQgetvalue(r.get(), 0, 4), "10s");
+    EXPECT_STREQ(PQgetvalue(r.get(), 0, 4), "30s") << "DISCARD ALL restores the startup value";
     EXPECT_FALSE(c->needs_reset());
   }());
 }
 
 TEST_F(PgConnectionTest, CommandsThatCannotRunInATransactionBlockWork) {
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     auto c = co_await MustOpen(worker_);
     if (!c) co_return;
     co_await MustExecute(*c, "CREATE TEMP TABLE vac_t (x int)", {}, milliseconds(5000));
@@ -398,13 +460,15 @@ TEST_F(PgConnectionTest, CommandsThatCannotRunInATransactionBlockWork) {
 }
 
 TEST_F(PgConnectionTest, LargeResultsAndLargeParametersDoNotStall) {
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     auto c = co_await MustOpen(worker_);
     if (!c) co_return;
     auto big = co_await MustExecute(*c, "SELECT g, repeat('x', 200) FROM generate_series(1, 100000) g", {},
                                     milliseconds(20000));
-    if (big) EXPECT_EQ(PQntuples(big.get()), 100000);
-    const Params params = {std::string(16 * 1024 * 1024, 'y')};
+    if (big) {
+      EXPECT_EQ(PQntuples(big.get()), 100000);
+    }
+    const Params params = Args(std::string(16 * 1024 * 1024, 'y'));
     auto len = co_await MustExecute(*c, "SELECT length($1)", params, milliseconds(20000));
     EXPECT_EQ(Scalar(len), std::to_string(16 * 1024 * 1024));
   }());
@@ -414,28 +478,32 @@ TEST_F(PgConnectionTest, WrongPasswordIsDatabaseUnavailableWithoutThePassword) {
   const std::string url = DatabaseUrl();
   const std::string real_password = Keyword(url, "password");
   const std::string wrong = "Wr0ng-Secret-Pw-" + UniqueName("x");
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     ConnectionOptions o = Options();
     o.conninfo = WithKeyword(url, "password", wrong);
     const auto start = Clock::now();
-    auto r = co_await Connection::Open(co_await asio::this_coro::executor, o, worker_);
+    auto executor = co_await asio::this_coro::executor;
+    auto r = co_await Connection::Open(executor, o, worker_);
     EXPECT_FALSE(r) << "the server accepted a wrong password: DATABASE_URL must point at a server that checks "
                        "passwords for TCP connections (scripts/devstack uses scram-sha-256)";
     if (r) co_return;
     EXPECT_LT(ElapsedMs(start), 2000);
     EXPECT_EQ(r.error().code, ErrorCode::kDatabaseUnavailable);
     EXPECT_EQ(r.error().message.find(wrong), std::string::npos) << r.error().message;
-    if (!real_password.empty()) EXPECT_EQ(r.error().message.find(real_password), std::string::npos);
+    if (!real_password.empty()) {
+      EXPECT_EQ(r.error().message.find(real_password), std::string::npos);
+    }
     EXPECT_NE(r.error().message.find("password authentication failed"), std::string::npos) << r.error().message;
   }());
 }
 
 TEST_F(PgConnectionTest, UnreachablePortIsDatabaseUnavailableQuickly) {
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     ConnectionOptions o = Options();
     o.conninfo = "postgresql://someone:S3cretPass@127.0.0.1:1/db?sslmode=disable";
     const auto start = Clock::now();
-    auto r = co_await Connection::Open(co_await asio::this_coro::executor, o, worker_);
+    auto executor = co_await asio::this_coro::executor;
+    auto r = co_await Connection::Open(executor, o, worker_);
     EXPECT_FALSE(r);
     if (r) co_return;
     EXPECT_LT(ElapsedMs(start), 1000);
@@ -449,12 +517,13 @@ TEST_F(PgConnectionTest, SilentServerHitsTheConnectTimeout) {
   // A listener that completes the TCP handshake (backlog) but never answers the startup packet.
   asio::ip::tcp::acceptor silent(io_, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   const auto port = silent.local_endpoint().port();
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     ConnectionOptions o = Options();
     o.conninfo = "host=127.0.0.1 port=" + std::to_string(port) + " user=u password=TopSecret99 sslmode=disable";
     o.connect_timeout = milliseconds(300);
     const auto start = Clock::now();
-    auto r = co_await Connection::Open(co_await asio::this_coro::executor, o, worker_);
+    auto executor = co_await asio::this_coro::executor;
+    auto r = co_await Connection::Open(executor, o, worker_);
     const auto elapsed = ElapsedMs(start);
     EXPECT_FALSE(r);
     if (r) co_return;
@@ -468,7 +537,7 @@ TEST_F(PgConnectionTest, SilentServerHitsTheConnectTimeout) {
 TEST_F(PgConnectionTest, HostNamesAreResolvedAndEveryAddressIsTried) {
   const std::string url = DatabaseUrl();
   if (Keyword(url, "host") != "127.0.0.1") GTEST_SKIP() << "needs DATABASE_URL on host 127.0.0.1";
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     ConnectionOptions o = Options();
     // "localhost" may resolve to ::1 first, where nothing listens: the next address must be tried.
     o.conninfo = WithKeyword(url, "host", "localhost");
@@ -480,12 +549,12 @@ TEST_F(PgConnectionTest, HostNamesAreResolvedAndEveryAddressIsTried) {
 }
 
 TEST_F(PgConnectionTest, TerminatedBackendBreaksTheConnection) {
-  Run(io_, [&]() -> awaitable<void> {
+  RunCoro(io_, [&]() -> awaitable<void> {
     auto c = co_await MustOpen(worker_);
     auto monitor = co_await MustOpen(worker_);
     if (!c || !monitor) co_return;
     EXPECT_TRUE(c->LooksHealthyWhileIdle());
-    co_await MustExecute(*monitor, "SELECT pg_terminate_backend($1)", Params{std::to_string(c->backend_pid())});
+    co_await MustExecute(*monitor, "SELECT pg_terminate_backend($1)", Args(std::to_string(c->backend_pid())));
     co_await Sleep(milliseconds(200));
     EXPECT_FALSE(c->LooksHealthyWhileIdle());
     auto r = co_await c->Execute(Statement{"SELECT 1", {}, milliseconds(2000)});

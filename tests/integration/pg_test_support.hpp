@@ -25,6 +25,13 @@
 #include <utility>
 #include <vector>
 
+// ASSERT_* returns void: inside a coroutine, fail and co_return instead.
+#define CO_ASSERT_TRUE(condition)                         \
+  if (!(condition)) {                                     \
+    ADD_FAILURE() << "expected true: " #condition;        \
+    co_return;                                            \
+  }
+
 namespace coredb::pg::testing {
 
 inline std::string DatabaseUrl() {
@@ -44,7 +51,7 @@ inline std::string UniqueName(const std::string& prefix) {
 
 // Runs `awaitable` on `io` until it completes (other work on `io` keeps running meanwhile).
 template <class T>
-T Run(boost::asio::io_context& io, boost::asio::awaitable<T> awaitable,
+T RunCoro(boost::asio::io_context& io, boost::asio::awaitable<T> awaitable,
       std::chrono::seconds limit = std::chrono::seconds(60)) {
   std::optional<T> result;
   std::exception_ptr error;
@@ -64,9 +71,9 @@ T Run(boost::asio::io_context& io, boost::asio::awaitable<T> awaitable,
   return std::move(*result);
 }
 
-inline void Run(boost::asio::io_context& io, boost::asio::awaitable<void> awaitable,
+inline void RunCoro(boost::asio::io_context& io, boost::asio::awaitable<void> awaitable,
                 std::chrono::seconds limit = std::chrono::seconds(60)) {
-  Run(io, [](boost::asio::awaitable<void> a) -> boost::asio::awaitable<int> {
+  RunCoro(io, [](boost::asio::awaitable<void> a) -> boost::asio::awaitable<int> {
         co_await std::move(a);
         co_return 0;
       }(std::move(awaitable)),
@@ -75,7 +82,8 @@ inline void Run(boost::asio::io_context& io, boost::asio::awaitable<void> awaita
 
 // Lets the loop run `d` (timers, background work) before going on.
 inline boost::asio::awaitable<void> Sleep(std::chrono::milliseconds d) {
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, d);
+  auto executor = co_await boost::asio::this_coro::executor;
+  boost::asio::steady_timer timer(executor, d);
   co_await timer.async_wait(boost::asio::use_awaitable);
 }
 
@@ -87,6 +95,15 @@ inline ConnectionOptions Options(std::string application_name = "coredb_test") {
 }
 
 using Params = std::vector<std::optional<std::string>>;
+
+// Builds Params outside of any co_await expression (GCC 12 cannot keep an initializer_list's
+// array alive across a suspension: "array used as initializer").
+template <class... A>
+Params Args(A&&... a) {
+  Params p;
+  (p.emplace_back(std::forward<A>(a)), ...);
+  return p;
+}
 
 // Runs one statement; fails the test on error and returns the result.
 inline boost::asio::awaitable<PgResultPtr> MustExecute(Connection& c, std::string_view sql, const Params& params = {},
@@ -107,7 +124,8 @@ inline std::string Scalar(const PgResultPtr& r) {
 
 inline boost::asio::awaitable<std::unique_ptr<Connection>> MustOpen(CancelWorker& worker,
                                                                      ConnectionOptions options = Options()) {
-  auto r = co_await Connection::Open(co_await boost::asio::this_coro::executor, options, worker);
+  auto executor = co_await boost::asio::this_coro::executor;
+  auto r = co_await Connection::Open(executor, options, worker);
   if (!r) {
     ADD_FAILURE() << "could not connect: " << r.error().message;
     co_return nullptr;

@@ -95,9 +95,14 @@ bool RunUntil(asio::io_context& io, const std::function<bool()>& done, milliseco
   return done();
 }
 
+// Lets `duration` pass while the io_context processes whatever becomes ready.
 void RunFor(asio::io_context& io, milliseconds duration) {
   const auto deadline = Clock::now() + duration;
-  RunUntil(io, [&] { return Clock::now() >= deadline; }, duration + 1s);
+  while (Clock::now() < deadline) {
+    if (io.stopped()) io.restart();
+    io.run_until(deadline);
+    if (io.stopped() && Clock::now() < deadline) std::this_thread::sleep_for(1ms);  // out of work
+  }
 }
 
 // Runs one coroutine to completion on the io_context (the client's background work keeps
@@ -180,6 +185,8 @@ class RedisServerProcess {
       std::this_thread::sleep_for(10ms);
     }
   }
+
+  void Pause() { ::kill(pid_, SIGSTOP); }
 
   void Kill() {
     if (pid_ <= 0) return;
@@ -650,6 +657,104 @@ TEST_F(RedisClientTest, SurvivesServerKillAndReconnectsAfterRestart) {
   const auto k = Cmd(*client, {"GET", "k"});
   ASSERT_TRUE(k.has_value());
   EXPECT_TRUE(k->is_nil());
+}
+
+TEST_F(RedisClientTest, KillDuringAHeavyPipelineAnswersEveryCommand) {
+  RedisServerProcess server("private-secret");
+  server.Start();
+  RedisOptions options = server.Options();
+  options.reconnect_min = 20ms;
+  options.reconnect_max = 100ms;
+  auto client = Connect(options);
+  std::vector<std::shared_ptr<std::optional<Result<Reply>>>> results;
+  const std::string value(4 * 1024, 'x');
+  for (int i = 0; i < 2000; ++i) {
+    results.push_back(Launch(*client, {"SET", "key" + std::to_string(i % 50), value}, 10s));
+  }
+  ASSERT_TRUE(RunUntil(io_, [&] { return results[100]->has_value(); }, 5s));  // some answered
+  server.Kill();
+  ASSERT_TRUE(RunUntil(io_, [&] {
+    return std::all_of(results.begin(), results.end(), [](const auto& r) { return r->has_value(); });
+  }, 5s)) << "every command in flight must complete when the server dies";
+  int answered = 0;
+  for (const auto& r : results) {
+    if ((*r)->has_value()) {
+      ++answered;
+    } else {
+      EXPECT_EQ((*r)->error().code, ErrorCode::kDatabaseUnavailable) << (*r)->error().message;
+    }
+  }
+  EXPECT_GT(answered, 100);
+  EXPECT_EQ(client->stats().in_flight, 0U);
+  server.Start();
+  ASSERT_TRUE(RunTask(io_, client->WaitConnected(5s))) << client->last_error();
+  ExpectString(Cmd(*client, {"ECHO", "again"}), "again");
+}
+
+TEST_F(RedisClientTest, ConnectionResetByTheServerFailsCommandsCleanly) {
+  // Killed with unread input, the server resets the connection (RST, not FIN): reads and writes
+  // then fail with ECONNRESET instead of seeing an orderly end of stream.
+  RedisServerProcess server("private-secret");
+  server.Start();
+  RedisOptions options = server.Options();
+  options.reconnect_min = 20ms;
+  options.reconnect_max = 100ms;
+  auto client = Connect(options);
+  server.Pause();  // stops reading: the next command stays unread in its socket buffer
+  auto unread = Launch(*client, {"PING"}, 5s);
+  RunFor(io_, 50ms);
+  server.Kill();  // closing a socket with unread data sends RST, not FIN
+  std::this_thread::sleep_for(50ms);
+  auto after_reset = Launch(*client, {"SET", "k", std::string(64 * 1024, 'x')}, 5s);
+  ASSERT_TRUE(RunUntil(io_, [&] { return unread->has_value() && after_reset->has_value(); }, 5s));
+  ExpectError(**unread, ErrorCode::kDatabaseUnavailable, "redis connection lost");
+  ExpectError(**after_reset, ErrorCode::kDatabaseUnavailable, "redis connection lost");
+  EXPECT_FALSE(client->connected());
+}
+
+TEST_F(RedisClientTest, BoundsBytesWaitingToBeWritten) {
+  RedisOptions options = base_;
+  options.max_buffered_bytes = 1024 * 1024;
+  auto client = Connect(options);
+  const std::string value(64 * 1024, 'v');
+  std::vector<std::shared_ptr<std::optional<Result<Reply>>>> results;
+  for (int i = 0; i < 40; ++i) results.push_back(Launch(*client, {"SET", Key("buffered"), value}, 5s));
+  ASSERT_TRUE(RunUntil(io_, [&] {
+    return std::all_of(results.begin(), results.end(), [](const auto& r) { return r->has_value(); });
+  }));
+  int written = 0;
+  int refused = 0;
+  for (const auto& r : results) {
+    if ((*r)->has_value()) {
+      ++written;
+    } else {
+      ExpectError(**r, ErrorCode::kDatabaseUnavailable, "redis write buffer is full");
+      ++refused;
+    }
+  }
+  EXPECT_GE(written, 10);
+  EXPECT_GE(refused, 1);
+  // Once flushed there is room again, and a single command larger than the bound still goes.
+  const std::string large(2 * 1024 * 1024, 'L');
+  ASSERT_TRUE(Cmd(*client, {"SET", Key("buffered"), large}).has_value());
+  ExpectInteger(Cmd(*client, {"STRLEN", Key("buffered")}), static_cast<long long>(large.size()));
+  ExpectInteger(Cmd(*client, {"DEL", Key("buffered")}), 1);
+}
+
+TEST_F(RedisClientTest, StartsBeforeTheServerAndConnectsWhenItComesUp) {
+  RedisServerProcess server("private-secret");
+  RedisOptions options = server.Options();
+  options.reconnect_min = 20ms;
+  options.reconnect_max = 200ms;
+  RedisClient client(io_.get_executor(), options);
+  client.Start();
+  RunFor(io_, 200ms);
+  EXPECT_FALSE(client.connected());
+  EXPECT_NE(client.last_error().find("refused"), std::string::npos) << client.last_error();
+  server.Start();
+  ASSERT_TRUE(RunTask(io_, client.WaitConnected(3s))) << client.last_error();
+  EXPECT_EQ(client.stats().reconnects_total, 0U) << "the first connection is not a reconnect";
+  ExpectString(Cmd(client, {"ECHO", "up"}), "up");
 }
 
 TEST_F(RedisClientTest, ResolvesHostNamesPreferringIpv4) {

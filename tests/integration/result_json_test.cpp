@@ -42,6 +42,8 @@ struct ConnDeleter {
 };
 using ConnPtr = std::unique_ptr<PGconn, ConnDeleter>;
 
+void IgnoreNotice(void* /*arg*/, const char* /*message*/) {}
+
 class ResultJsonTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -50,6 +52,8 @@ class ResultJsonTest : public ::testing::Test {
     const char* keywords[] = {"dbname", "options", "client_encoding", nullptr};
     const char* values[] = {url, kSessionOptions, "UTF8", nullptr};
     conn_.reset(PQconnectdbParams(keywords, values, /*expand_dbname=*/1));
+    // NOTICEs of DROP ... IF EXISTS are expected; keep the test output readable.
+    PQsetNoticeProcessor(conn_.get(), IgnoreNotice, nullptr);
   }
   static void TearDownTestSuite() { conn_.reset(); }
 
@@ -79,8 +83,8 @@ class ResultJsonTest : public ::testing::Test {
   void LearnTypes(const PGresult* res) {
     std::vector<Oid> missing = types_.Missing(res);
     if (missing.empty()) return;
-    ResultPtr lookup = Exec(std::string(TypeRegistry::LookupSql()),
-                            {TypeRegistry::LookupParam(missing)});
+    ResultPtr lookup =
+        Exec(std::string(TypeRegistry::LookupSql()), {TypeRegistry::LookupParam(missing)});
     types_.AddFromLookup(lookup.get());
   }
 
@@ -145,15 +149,17 @@ TEST_F(ResultJsonTest, BuiltinTypeOidsMatchTheServersPgType) {
     const TypeInfo* info = types_.Find(type);
     ASSERT_NE(info, nullptr) << "OID " << type << " (" << name << ") unknown";
     EXPECT_EQ(info->name, name);
-    EXPECT_EQ(info->element, static_cast<Oid>(std::strtoul(PQgetvalue(res.get(), r, 2), nullptr, 10)));
+    EXPECT_EQ(info->element,
+              static_cast<Oid>(std::strtoul(PQgetvalue(res.get(), r, 2), nullptr, 10)));
     EXPECT_EQ(info->category, PQgetvalue(res.get(), r, 3)[0]);
     EXPECT_EQ(info->delimiter, PQgetvalue(res.get(), r, 4)[0]);
   }
   // Every builtin entry was matched above: none has an OID the server does not have.
   EXPECT_EQ(types_.Size(), static_cast<std::size_t>(rows));
-  for (const char* name : {"bool", "int8", "text", "json", "jsonb", "timestamptz", "uuid", "numeric",
-                           "_int4", "_text", "_jsonb", "_timestamptz", "int4range", "record",
-                           "void", "unknown", "regclass", "regtype", "pg_lsn", "jsonpath"}) {
+  for (const char* name :
+       {"bool",    "int8",    "text",     "json",    "jsonb",        "timestamptz", "uuid",
+        "numeric", "_int4",   "_text",    "_jsonb",  "_timestamptz", "int4range",   "record",
+        "void",    "unknown", "regclass", "regtype", "pg_lsn",       "jsonpath"}) {
     EXPECT_EQ(ServerText("SELECT $1::regtype::oid", {std::string(name)}),
               ServerText("SELECT oid FROM pg_catalog.pg_type WHERE typname = $1 AND oid < 10000",
                          {std::string(name)}))
@@ -186,7 +192,8 @@ TEST_F(ResultJsonTest, EveryMappedTypeDecodesAsTheApiSays) {
       {"123.4500::numeric", R"("123.4500")"},
       {"'NaN'::numeric", R"("NaN")"},
       {"'Infinity'::numeric", R"("Infinity")"},
-      {"12345678901234567890123456789.123456789::numeric", R"("12345678901234567890123456789.123456789")"},
+      {"12345678901234567890123456789.123456789::numeric",
+       R"("12345678901234567890123456789.123456789")"},
       {R"('{"a": [1, 2.5, {"b": null}], "c": "x"}'::jsonb)", R"({"a":[1,2.5,{"b":null}],"c":"x"})"},
       {R"('[1, "two", true]'::json)", R"([1,"two",true])"},
       {R"('"just text"'::jsonb)", R"("just text")"},
@@ -215,9 +222,9 @@ TEST_F(ResultJsonTest, EveryMappedTypeDecodesAsTheApiSays) {
       {"'x'::\"char\"", R"("x")"},
       {"'abc'::name", R"("abc")"},
       {"B'101'", R"("101")"},
-      {"'[1,5)'::int4range", R"("[1,5)")"},
+      {"'[1,5)'::int4range", R"j("[1,5)")j"},
       {"'{[1,3),[5,7)}'::int4multirange", R"("{[1,3),[5,7)}")"},
-      {"'(1,2)'::point", R"("(1,2)")"},
+      {"'(1,2)'::point", R"j("(1,2)")j"},
       {"'1 2'::int2vector", R"("1 2")"},
       {"'<a>1</a>'::xml", R"("<a>1</a>")"},
       {"'16/B374D848'::pg_lsn", R"("16/B374D848")"},
@@ -239,16 +246,36 @@ TEST_F(ResultJsonTest, EveryMappedTypeDecodesAsTheApiSays) {
       {"ARRAY['2024-01-02 03:04:05.5+00'::timestamptz,NULL]", R"(["2024-01-02T03:04:05.5Z",null])"},
       {"ARRAY['2024-01-02 03:04:05'::timestamp]", R"(["2024-01-02T03:04:05"])"},
       {"ARRAY['2024-01-02'::date]", R"(["2024-01-02"])"},
-      {"ARRAY['(1,1),(0,0)'::box,'(2,2),(1,1)']", R"(["(1,1),(0,0)","(2,2),(1,1)"])"},
+      {"ARRAY['(1,1),(0,0)'::box,'(2,2),(1,1)']", R"j(["(1,1),(0,0)","(2,2),(1,1)"])j"},
       {"ARRAY['\\x01'::bytea]", R"(["\\x01"])"},
-      {"ARRAY[int4range(1,3)]", R"(["[1,3)"])"},
-      {"ARRAY[ROW(1,'a b')]", R"("{\"(1,\\\"a b\\\")\"}")"},  // record[]: no array type of its own
+      {"ARRAY[int4range(1,3)]", R"j(["[1,3)"])j"},
+      {"ARRAY[ROW(1,'a b')]",
+       R"j("{\"(1,\\\"a b\\\")\"}")j"},  // record[]: no array type of its own
   };
   for (const ValueCase& c : cases) {
     SCOPED_TRACE(c.expr);
     const json::value actual = Value(std::string("SELECT ") + c.expr);
     EXPECT_EQ(actual, json::parse(c.expected_json)) << json::serialize(actual);
   }
+}
+
+TEST_F(ResultJsonTest, TimestamptzIsUtcEvenWhenASessionChangesTimeZone) {
+  // A client may SET TimeZone on a leased connection; the API still promises UTC with `Z`.
+  Exec("BEGIN");
+  Exec("SET LOCAL TimeZone = 'Asia/Kathmandu'");
+  EXPECT_EQ(ServerText("SELECT '2024-01-01 00:00:00.25+00'::timestamptz"),
+            "2024-01-01 05:45:00.25+05:45");
+  EXPECT_EQ(Value("SELECT '2024-01-01 00:00:00.25+00'::timestamptz"),
+            json::value("2024-01-01T00:00:00.25Z"));
+  Exec("SET LOCAL TimeZone = 'America/New_York'");
+  EXPECT_EQ(Value("SELECT ARRAY['2024-03-01 02:30:00+00'::timestamptz]"),
+            json::parse(R"(["2024-03-01T02:30:00Z"])"));
+  Exec("SET LOCAL TimeZone = 'Europe/Amsterdam'");  // local mean time before 1937: +00:19:32
+  EXPECT_EQ(ServerText("SELECT '1850-01-01 00:00:00+00'::timestamptz"),
+            "1850-01-01 00:19:32+00:19:32");
+  EXPECT_EQ(Value("SELECT '1850-01-01 00:00:00+00'::timestamptz"),
+            json::value("1850-01-01T00:00:00Z"));
+  Exec("COMMIT");
 }
 
 TEST_F(ResultJsonTest, FloatsKeepEveryBitThroughText) {
@@ -267,11 +294,11 @@ TEST_F(ResultJsonTest, FloatsKeepEveryBitThroughText) {
 }
 
 TEST_F(ResultJsonTest, TextTypesComeOutExactlyAsPostgresPrintsThem) {
-  for (const char* expr : {"12.34::money", "'1 day -01:00:00'::interval", "'a fat cat'::tsvector",
-                           "'<(1,2),3>'::circle", "'((0,0),(1,1))'::lseg", "'{1,2,3}'::line",
-                           "'08:00:2b:01:02:03:04:05'::macaddr8", "'(0,1)'::tid", "'123'::xid",
-                           "'int4'::regtype", "'[2024-01-01,2024-02-01)'::daterange",
-                           "txid_current_snapshot()", "'1 2'::oidvector"}) {
+  for (const char* expr :
+       {"12.34::money", "'1 day -01:00:00'::interval", "'a fat cat'::tsvector",
+        "'<(1,2),3>'::circle", "'((0,0),(1,1))'::lseg", "'{1,2,3}'::line",
+        "'08:00:2b:01:02:03:04:05'::macaddr8", "'(0,1)'::tid", "'123'::xid", "'int4'::regtype",
+        "'[2024-01-01,2024-02-01)'::daterange", "txid_current_snapshot()", "'1 2'::oidvector"}) {
     SCOPED_TRACE(expr);
     EXPECT_EQ(Value(std::string("SELECT ") + expr),
               json::value(ServerText(std::string("SELECT (") + expr + ")::text")));
@@ -279,7 +306,8 @@ TEST_F(ResultJsonTest, TextTypesComeOutExactlyAsPostgresPrintsThem) {
 }
 
 TEST_F(ResultJsonTest, FieldsNameTheTypesAsPgTypeDoes) {
-  json::object out = Query("SELECT 1::int4 AS a, ARRAY[1]::int4[] AS b, 'x'::text AS c, now() AS d");
+  json::object out =
+      Query("SELECT 1::int4 AS a, ARRAY[1]::int4[] AS b, 'x'::text AS c, now() AS d");
   EXPECT_EQ(out.at("fields"), json::parse(R"([
       {"name":"a","dataType":"int4","dataTypeID":23},
       {"name":"b","dataType":"_int4","dataTypeID":1007},
@@ -291,8 +319,10 @@ TEST_F(ResultJsonTest, FieldsNameTheTypesAsPgTypeDoes) {
 
 TEST_F(ResultJsonTest, IntArrayParamsRoundTrip) {
   EXPECT_EQ(Value("SELECT $1::int[]", {json::parse("[1,null,3]")}), json::parse("[1,null,3]"));
-  EXPECT_EQ(Value("SELECT $1::int[]", {json::parse("[[1,2],[3,4]]")}), json::parse("[[1,2],[3,4]]"));
-  EXPECT_EQ(Value("SELECT $1::int[]", {json::parse("[[[[[[7]]]]]]")}), json::parse("[[[[[[7]]]]]]"));
+  EXPECT_EQ(Value("SELECT $1::int[]", {json::parse("[[1,2],[3,4]]")}),
+            json::parse("[[1,2],[3,4]]"));
+  EXPECT_EQ(Value("SELECT $1::int[]", {json::parse("[[[[[[7]]]]]]")}),
+            json::parse("[[[[[[7]]]]]]"));
   EXPECT_EQ(Value("SELECT $1::int[]", One(json::array())), json::parse("[]"));
   EXPECT_EQ(Value("SELECT array_dims($1::int[])", {json::parse("[[1,2,3],[4,5,6]]")}),
             json::value("[1:2][1:3]"));
@@ -310,9 +340,9 @@ TEST_F(ResultJsonTest, JsonbParamsRoundTrip) {
 
 TEST_F(ResultJsonTest, TextArrayParamsWithNastyStringsReachTheServerIntact) {
   const std::vector<std::optional<std::string>> strings = {
-      "plain", "a b", "NULL", std::nullopt, "null", "\"quoted\"", "back\\slash", "", "{braces}",
-      "a,b", "semi;colon", "  lead", "trail  ", "tab\there", "new\nline", "é漢字🙂", "\\\"",
-      "NULL ", "}", "{"};
+      "plain",     "a b",          "NULL", std::nullopt, "null",   "\"quoted\"", "back\\slash",
+      "",          "{braces}",     "a,b",  "semi;colon", "  lead", "trail  ",    "tab\there",
+      "new\nline", "é漢字🙂", "\\\"", "NULL ",      "}",      "{"};
   json::array param;
   for (const auto& s : strings) {
     if (s) {
@@ -324,8 +354,9 @@ TEST_F(ResultJsonTest, TextArrayParamsWithNastyStringsReachTheServerIntact) {
   auto encoded = EncodeParams(One(param));
   ASSERT_TRUE(encoded);
   // What the server received, element by element.
-  ResultPtr res = Exec(
-      "SELECT x, x IS NULL FROM unnest($1::text[]) WITH ORDINALITY AS u(x, n) ORDER BY n", *encoded);
+  ResultPtr res =
+      Exec("SELECT x, x IS NULL FROM unnest($1::text[]) WITH ORDINALITY AS u(x, n) ORDER BY n",
+           *encoded);
   ASSERT_EQ(PQntuples(res.get()), static_cast<int>(strings.size()));
   for (std::size_t i = 0; i < strings.size(); ++i) {
     const int r = static_cast<int>(i);
@@ -350,7 +381,8 @@ TEST_F(ResultJsonTest, NumericParamsKeepTheirValue) {
   EXPECT_EQ(Value("SELECT $1::float8 = 1e300", {1e300}), json::value(true));
   EXPECT_EQ(Value("SELECT $1::float8 = 0.1", {0.1}), json::value(true));
   EXPECT_EQ(ServerText("SELECT $1::float8", {*EncodeParams(json::array{-0.0})->at(0)}), "-0");
-  EXPECT_EQ(Value("SELECT $1::int8", {json::parse("9007199254740993")}), json::value("9007199254740993"));
+  EXPECT_EQ(Value("SELECT $1::int8", {json::parse("9007199254740993")}),
+            json::value("9007199254740993"));
   EXPECT_EQ(Value("SELECT $1::int8 = 9007199254740993", {json::parse("9007199254740993")}),
             json::value(true));
   EXPECT_EQ(Value("SELECT $1::int8", {json::parse("1e15")}), json::value("1000000000000000"));
@@ -397,21 +429,22 @@ TEST_F(ResultJsonTest, RowCountAndCommandFollowTheCommandTag) {
   expect("DELETE FROM rj_items WHERE id = 4", "DELETE", "1");
   expect("SELECT * FROM rj_items", "SELECT", "3");
   expect("SELECT * FROM rj_items WHERE false", "SELECT", "0");
-  expect("MERGE INTO rj_items t USING (VALUES (1), (9)) s(id) ON t.id = s.id "
-         "WHEN MATCHED THEN UPDATE SET name = 'm' WHEN NOT MATCHED THEN INSERT VALUES (s.id, 'n')",
-         "MERGE", "2");
+  expect(
+      "MERGE INTO rj_items t USING (VALUES (1), (9)) s(id) ON t.id = s.id "
+      "WHEN MATCHED THEN UPDATE SET name = 'm' WHEN NOT MATCHED THEN INSERT VALUES (s.id, 'n')",
+      "MERGE", "2");
   expect("CREATE TEMP TABLE rj_copy AS SELECT * FROM rj_items", "SELECT", "4");
   expect("SET application_name = 'result_json_test'", "SET", "null");
   expect("SHOW TimeZone", "SHOW", "1");
   expect("DROP TABLE rj_items, rj_copy", "DROP", "null");
-
 }
 
 TEST_F(ResultJsonTest, InsertReturningGivesTheRows) {
   Query("CREATE TEMP TABLE rj_ret (id int, at timestamptz)");
-  json::object out = Query(
-      "INSERT INTO rj_ret VALUES (1, '2024-01-02 03:04:05+00'), (2, NULL) RETURNING id, at");
-  EXPECT_EQ(out.at("rows"), json::parse(R"([{"id":1,"at":"2024-01-02T03:04:05Z"},{"id":2,"at":null}])"));
+  json::object out =
+      Query("INSERT INTO rj_ret VALUES (1, '2024-01-02 03:04:05+00'), (2, NULL) RETURNING id, at");
+  EXPECT_EQ(out.at("rows"),
+            json::parse(R"([{"id":1,"at":"2024-01-02T03:04:05Z"},{"id":2,"at":null}])"));
   EXPECT_EQ(out.at("rowCount"), json::value(2));
   EXPECT_EQ(out.at("command"), json::value("INSERT"));
   out = Query("INSERT INTO rj_ret VALUES (3, NULL)");
@@ -458,7 +491,7 @@ TEST_F(ResultJsonTest, UnknownTypesAreLearnedThroughOneLookup) {
 
   auto out = ResultToJson(res.get(), RowMode::kObject, types_, kNoLimit);
   ASSERT_TRUE(out) << out.error().message;
-  EXPECT_EQ(out->at("rows"), json::parse(R"([{"moods":["sad","happy"],"p":"(1,\"x y\")"}])"));
+  EXPECT_EQ(out->at("rows"), json::parse(R"j([{"moods":["sad","happy"],"p":"(1,\"x y\")"}])j"));
   const json::array& fields = out->at("fields").as_array();
   EXPECT_EQ(fields.at(0).at("dataType"), json::value("_mood"));
   EXPECT_EQ(fields.at(1).at("dataType"), json::value("pair"));

@@ -17,9 +17,10 @@ namespace json = boost::json;
 // PostgreSQL's MAXDIM.
 constexpr std::size_t kMaxArrayDimensions = 6;
 
-// Integral values print as JavaScript's Number#toString would (what node-postgres sends: fixed
-// notation for 1e-7 <= |x| < 1e21, so 1e15 still fits an int8 parameter); both notations use
-// the shortest digits that round-trip. Non-finite values use the spellings float8in accepts.
+// The notation of JavaScript's Number#toString, which is what node-postgres sends: fixed for
+// 1e-7 <= |x| < 1e21 (so `1e15` or `3.0` in a request still fits an int8/int4 parameter),
+// scientific otherwise; either way the shortest digits that round-trip. Non-finite values
+// (which a parsed request cannot hold) use the spellings float8in accepts.
 void AppendDouble(double value, std::string& out) {
   if (std::isnan(value)) {
     out += "NaN";
@@ -42,8 +43,7 @@ void AppendDouble(double value, std::string& out) {
 template <class Int>
 void AppendInteger(Int value, std::string& out) {
   char buf[24];
-  auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, value);
-  out.append(buf, ptr);
+  out.append(buf, std::to_chars(buf, buf + sizeof buf, value).ptr);
 }
 
 // An element inside an array literal, always double-quoted (as node-postgres does): quoting
@@ -64,7 +64,8 @@ class ParamEncoder {
   Result<std::optional<std::string>> Encode(const json::value& param) {
     switch (param.kind()) {
       case json::kind::null: return std::optional<std::string>();
-      case json::kind::bool_: return std::optional<std::string>(param.get_bool() ? "true" : "false");
+      case json::kind::bool_:
+        return std::optional<std::string>(param.get_bool() ? "true" : "false");
       case json::kind::int64: {
         std::string out;
         AppendInteger(param.get_int64(), out);
@@ -85,7 +86,8 @@ class ParamEncoder {
         if (text.find('\0') != std::string_view::npos) return NulError();
         return std::optional<std::string>(std::string(text));
       }
-      case json::kind::object: return std::optional<std::string>(json::serialize(param.get_object()));
+      case json::kind::object:
+        return std::optional<std::string>(json::serialize(param.get_object()));
       case json::kind::array: return EncodeArray(param.get_array());
     }
     return MakeError(ErrorCode::kInternal, "unknown JSON kind");
@@ -158,7 +160,9 @@ class ParamEncoder {
         AppendQuoted(text, out);
         return true;
       }
-      case json::kind::object: AppendQuoted(json::serialize(element.get_object()), out); return true;
+      case json::kind::object:
+        AppendQuoted(json::serialize(element.get_object()), out);
+        return true;
       case json::kind::array: break;  // handled by AppendArray
     }
     return Fail("unexpected nested array");
@@ -193,9 +197,9 @@ class ParamEncoder {
 
 Result<std::vector<std::optional<std::string>>> EncodeParams(const json::array& params) {
   if (params.size() > kMaxParams) {
-    return MakeError(ErrorCode::kInvalidRequest,
-                     "params: " + std::to_string(params.size()) +
-                         " parameters; PostgreSQL accepts at most " + std::to_string(kMaxParams));
+    return MakeError(ErrorCode::kInvalidRequest, "params: " + std::to_string(params.size()) +
+                                                     " parameters; PostgreSQL accepts at most " +
+                                                     std::to_string(kMaxParams));
   }
   std::vector<std::optional<std::string>> encoded;
   encoded.reserve(params.size());

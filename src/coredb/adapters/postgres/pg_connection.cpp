@@ -7,6 +7,7 @@
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -31,6 +32,8 @@ namespace {
 // then give up on the connection if nothing came kAnswerGrace after the cancel.
 constexpr std::chrono::milliseconds kCancelGrace{1000};
 constexpr std::chrono::milliseconds kAnswerGrace{2000};
+// While draining an abandoned statement, repeat the cancel request this often.
+constexpr std::chrono::milliseconds kCancelRetry{1000};
 constexpr int kMaxParams = 65535;
 
 constexpr const char* kSetTimeoutSql = "SELECT pg_catalog.set_config('statement_timeout', $1, false)";
@@ -44,13 +47,32 @@ constexpr std::array<const char*, 10> kTrackedParameters = {
 
 void IgnoreNotice(void*, const char*) {}
 
+// GCC 12 miscompiles co_await inside conditions and short-circuit operands: every co_await in
+// this file is a statement of its own, and cancellation is read from a cancellation_state handle.
+bool IsCancelled(const asio::cancellation_state& cs) { return cs.cancelled() != asio::cancellation_type::none; }
+
+// One operation at a time per connection: a second one (a lessee sending two requests at once)
+// is refused rather than interleaved.
+struct OperationGuard {
+  explicit OperationGuard(bool& flag) : flag_(flag) { flag_ = true; }
+  ~OperationGuard() { flag_ = false; }
+  OperationGuard(const OperationGuard&) = delete;
+  OperationGuard& operator=(const OperationGuard&) = delete;
+  bool& flag_;
+};
+
+Error BusyError() { return Error(ErrorCode::kConflict, "the connection is already running a statement"); }
+
 std::string_view CommandVerb(const PGresult* result) {
   std::string_view tag = PQcmdStatus(const_cast<PGresult*>(result));
   return tag.substr(0, tag.find(' '));
 }
 
-bool IsPlainDmlVerb(std::string_view verb) {
-  return verb == "SELECT" || verb == "INSERT" || verb == "UPDATE" || verb == "DELETE" || verb == "MERGE";
+// Statements whose tag shows they cannot have changed session state by themselves (a SELECT may
+// still call a function that does: see Connection::MarkNeedsReset).
+bool IsStatelessVerb(std::string_view verb) {
+  return verb == "SELECT" || verb == "INSERT" || verb == "UPDATE" || verb == "DELETE" || verb == "MERGE" ||
+         verb == "SHOW" || verb == "EXPLAIN";
 }
 
 std::vector<std::string> SplitCommas(std::string_view s) {
@@ -146,8 +168,6 @@ awaitable<Result<void>> ResolveHosts(ConnectParameters& params, Clock::time_poin
   const bool port_per_host = ports.size() > 1 && ports.size() == hosts.size();
 
   auto executor = co_await asio::this_coro::executor;
-  asio::ip::tcp::resolver resolver(executor);
-  asio::steady_timer timer(executor, deadline);
   std::vector<std::string> out_hosts, out_addrs, out_ports;
   std::string last_error;
   for (std::size_t i = 0; i < hosts.size(); ++i) {
@@ -158,13 +178,33 @@ awaitable<Result<void>> ResolveHosts(ConnectParameters& params, Clock::time_poin
       out_ports.push_back(port);
       continue;
     }
-    auto [order, ec, endpoints, timer_ec] =
-        co_await asio::experimental::make_parallel_group(resolver.async_resolve(hosts[i], "", asio::deferred),
-                                                         timer.async_wait(asio::deferred))
-            .async_wait(asio::experimental::wait_for_one(), use_awaitable);
-    if (order[0] == 1) {
+    // getaddrinfo() cannot be interrupted: the lookup owns its state, and we stop waiting for it
+    // at the deadline (it finishes on Asio's resolver thread and is then dropped).
+    struct Lookup {
+      explicit Lookup(const asio::any_io_executor& ex) : resolver(ex), wake(ex) {}
+      asio::ip::tcp::resolver resolver;
+      asio::steady_timer wake;
+      bool done = false;
+      boost::system::error_code ec;
+      asio::ip::tcp::resolver::results_type endpoints;
+    };
+    auto lookup = std::make_shared<Lookup>(executor);
+    lookup->wake.expires_at(deadline);
+    lookup->resolver.async_resolve(hosts[i], "", [lookup](boost::system::error_code ec,
+                                                          asio::ip::tcp::resolver::results_type endpoints) {
+      lookup->done = true;
+      lookup->ec = ec;
+      lookup->endpoints = std::move(endpoints);
+      lookup->wake.cancel();
+    });
+    auto [wake_ec] = co_await lookup->wake.async_wait(asio::as_tuple(use_awaitable));
+    (void)wake_ec;
+    if (!lookup->done) {
+      lookup->resolver.cancel();
       co_return Error(ErrorCode::kDatabaseUnavailable, "could not resolve the PostgreSQL host name in time");
     }
+    const auto ec = lookup->ec;
+    const auto endpoints = lookup->endpoints;
     if (ec) {
       last_error = ec.message();
       continue;  // libpq would also move on to the next host
@@ -209,7 +249,8 @@ awaitable<Result<std::unique_ptr<Connection>>> Connection::Open(asio::any_io_exe
   const auto deadline = Clock::now() + options.connect_timeout;
   auto params = BuildParameters(options);
   if (!params) co_return params.error();
-  if (auto resolved = co_await ResolveHosts(*params, deadline); !resolved) co_return resolved.error();
+  auto resolved = co_await ResolveHosts(*params, deadline);
+  if (!resolved) co_return resolved.error();
 
   std::vector<const char*> keywords, values;
   for (const auto& [k, v] : params->pairs) {
@@ -225,9 +266,8 @@ awaitable<Result<std::unique_ptr<Connection>>> Connection::Open(asio::any_io_exe
   if (PQstatus(raw) == CONNECTION_BAD) {
     co_return MapConnectionError("could not connect to PostgreSQL", PQerrorMessage(raw), params->password);
   }
-  if (auto connected = co_await connection->Connect(options, params->password); !connected) {
-    co_return connected.error();
-  }
+  auto connected = co_await connection->Connect(options, params->password);
+  if (!connected) co_return connected.error();
   co_return connection;
 }
 
@@ -286,9 +326,8 @@ awaitable<Connection::Ready> Connection::WaitSocket(bool want_read, bool want_wr
   using asio::experimental::wait_for_one;
   using Wait = asio::posix::descriptor_base::wait_type;
   // A coroutine that has been cancelled throws on its next co_await: look first.
-  if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
-    co_return Ready::kCancelled;
-  }
+  const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+  if (IsCancelled(cs)) co_return Ready::kCancelled;
   if (Clock::now() >= deadline) co_return Ready::kTimeout;
   timer_.expires_at(deadline);
   if (want_read && want_write) {
@@ -297,9 +336,7 @@ awaitable<Connection::Ready> Connection::WaitSocket(bool want_read, bool want_wr
                                      socket_.async_wait(Wait::wait_write, asio::deferred),
                                      timer_.async_wait(asio::deferred))
             .async_wait(wait_for_one(), use_awaitable);
-    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
-      co_return Ready::kCancelled;
-    }
+    if (IsCancelled(cs)) co_return Ready::kCancelled;
     switch (order[0]) {
       case 0: co_return read_ec ? Ready::kError : Ready::kRead;
       case 1: co_return write_ec ? Ready::kError : Ready::kWrite;
@@ -310,21 +347,21 @@ awaitable<Connection::Ready> Connection::WaitSocket(bool want_read, bool want_wr
   auto [order, s_ec, t_ec] =
       co_await make_parallel_group(socket_.async_wait(wait, asio::deferred), timer_.async_wait(asio::deferred))
           .async_wait(wait_for_one(), use_awaitable);
-  if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
-    co_return Ready::kCancelled;
-  }
+  if (IsCancelled(cs)) co_return Ready::kCancelled;
   if (order[0] == 1) co_return t_ec ? Ready::kCancelled : Ready::kTimeout;
   if (s_ec) co_return Ready::kError;
   co_return want_write ? Ready::kWrite : Ready::kRead;
 }
 
 awaitable<bool> Connection::WaitForCancelTicket(Clock::time_point deadline) {
+  const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
   while (cancel_ticket_ && !cancel_ticket_->done()) {
-    if (Clock::now() >= deadline) co_return false;
-    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return false;
-    cancel_ticket_->signal().expires_at(deadline);
-    co_await cancel_ticket_->signal().async_wait(asio::as_tuple(use_awaitable));
-    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return false;
+    if (Clock::now() >= deadline || IsCancelled(cs)) co_return false;
+    // Keep the ticket alive across the wait even if the connection drops it meanwhile.
+    const std::shared_ptr<CancelTicket> ticket = cancel_ticket_;
+    ticket->signal().expires_at(deadline);
+    auto [ec] = co_await ticket->signal().async_wait(asio::as_tuple(use_awaitable));
+    (void)ec;  // woken by completion (operation_aborted) or by the deadline: the loop decides
   }
   cancel_ticket_.reset();
   co_return true;
@@ -375,18 +412,23 @@ Result<void> Connection::SendPipeline(std::span<const Command> commands) {
 }
 
 awaitable<Connection::PumpOutcome> Connection::Pump(Clock::time_point deadline) {
-  bool previous_was_null = false;
   while (pending_syncs_ > 0) {
     const int flush = PQflush(conn_);
     if (flush < 0 || PQconsumeInput(conn_) != 1) {
       MarkBroken(MapConnectionError("lost the connection to PostgreSQL", PQerrorMessage(conn_)));
       co_return PumpOutcome::kBroken;
     }
+    bool previous_was_null = false;
+    bool stalled = false;
     while (pending_syncs_ > 0 && PQisBusy(conn_) == 0) {
       PgResultPtr result(PQgetResult(conn_));
       if (!result) {
-        // One NULL ends each command's results; two in a row means nothing more is coming.
-        if (previous_was_null) break;
+        // One NULL ends each command's results; two in a row without libpq being busy means
+        // it expects nothing more, although Syncs are unanswered.
+        if (previous_was_null) {
+          stalled = true;
+          break;
+        }
         previous_was_null = true;
         continue;
       }
@@ -408,7 +450,7 @@ awaitable<Connection::PumpOutcome> Connection::Pump(Clock::time_point deadline) 
       }
     }
     if (pending_syncs_ == 0) break;
-    if (PQstatus(conn_) == CONNECTION_BAD || previous_was_null) {
+    if (PQstatus(conn_) == CONNECTION_BAD || stalled) {
       // The server went away mid-exchange (often after sending a FATAL error, e.g. 57P01).
       const PGresult* last = segment_ < segment_results_.size() ? segment_results_[segment_].get() : nullptr;
       if (last != nullptr && PQresultStatus(last) == PGRES_FATAL_ERROR && PQresultErrorField(last, PG_DIAG_SQLSTATE)) {
@@ -445,7 +487,16 @@ void Connection::FinishExchange() {
 
 awaitable<bool> Connection::SettleBeforeUse(Clock::time_point deadline) {
   if (pending_syncs_ > 0) {
-    const PumpOutcome outcome = co_await Pump(deadline);
+    PumpOutcome outcome = PumpOutcome::kTimeout;
+    for (;;) {
+      // A cancel request that reached the backend between two commands (e.g. during set_config)
+      // is ignored by it: when the statement keeps running, send another.
+      const auto round = std::min(deadline, Clock::now() + kCancelRetry);
+      outcome = co_await Pump(round);
+      if (outcome != PumpOutcome::kTimeout || Clock::now() >= deadline) break;
+      if (cancel_ticket_ && cancel_ticket_->done()) cancel_ticket_.reset();
+      RequestCancel();
+    }
     if (outcome == PumpOutcome::kCancelled) co_return false;
     if (outcome == PumpOutcome::kTimeout) {
       MarkBroken(Error(ErrorCode::kDatabaseUnavailable, "an abandoned statement did not finish in time"));
@@ -458,8 +509,10 @@ awaitable<bool> Connection::SettleBeforeUse(Clock::time_point deadline) {
   }
   if (cancel_ticket_) {
     // A cancel request still travelling could hit the next statement: let it land first.
-    if (!co_await WaitForCancelTicket(deadline)) {
-      if ((co_await asio::this_coro::cancellation_state).cancelled() == asio::cancellation_type::none) {
+    const bool landed = co_await WaitForCancelTicket(deadline);
+    if (!landed) {
+      const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+      if (!IsCancelled(cs)) {
         MarkBroken(Error(ErrorCode::kDatabaseUnavailable, "a cancel request to PostgreSQL did not complete in time"));
       }
       co_return false;
@@ -475,6 +528,8 @@ awaitable<Result<PgResultPtr>> Connection::Execute(const Statement& statement) {
   const auto timeout = statement.timeout.count() > 0 ? statement.timeout : default_timeout_;
   const auto start = Clock::now();
   if (broken_) co_return broken_error_.value_or(Error(ErrorCode::kDatabaseUnavailable, "connection is broken"));
+  if (in_operation_) co_return BusyError();
+  const OperationGuard guard(in_operation_);
   if (statement.params.size() > static_cast<std::size_t>(kMaxParams)) {
     co_return Error(ErrorCode::kInvalidRequest, "too many parameters (at most 65535)");
   }
@@ -487,12 +542,14 @@ awaitable<Result<PgResultPtr>> Connection::Execute(const Statement& statement) {
       co_return Error(ErrorCode::kInvalidRequest, "parameter " + std::to_string(i + 1) + " contains a NUL character");
     }
   }
-  if (needs_drain() && !co_await SettleBeforeUse(start + timeout + kCancelGrace)) {
-    co_return broken_error_.value_or(Error(ErrorCode::kQueryError, "statement abandoned: the caller went away"));
+  if (needs_drain()) {
+    const bool settled = co_await SettleBeforeUse(start + timeout + kCancelGrace);
+    if (!settled) {
+      co_return broken_error_.value_or(Error(ErrorCode::kQueryError, "statement abandoned: the caller went away"));
+    }
   }
-  if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
-    co_return Error(ErrorCode::kQueryError, "statement abandoned: the caller went away");
-  }
+  const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
+  if (IsCancelled(cs)) co_return Error(ErrorCode::kQueryError, "statement abandoned: the caller went away");
 
   const bool set_timeout = current_timeout_ != timeout;
   const PGTransactionStatusType status_before = PQtransactionStatus(conn_);
@@ -570,7 +627,10 @@ awaitable<Result<PgResultPtr>> Connection::Execute(const Statement& statement) {
 
 awaitable<Result<void>> Connection::Drain(std::chrono::milliseconds timeout) {
   if (broken_) co_return broken_error_.value_or(Error(ErrorCode::kDatabaseUnavailable, "connection is broken"));
-  if (!co_await SettleBeforeUse(Clock::now() + timeout)) {
+  if (in_operation_) co_return BusyError();
+  const OperationGuard guard(in_operation_);
+  const bool settled = co_await SettleBeforeUse(Clock::now() + timeout);
+  if (!settled) {
     co_return broken_error_.value_or(Error(ErrorCode::kDatabaseUnavailable, "draining was cancelled"));
   }
   co_return Result<void>{};
@@ -579,8 +639,11 @@ awaitable<Result<void>> Connection::Drain(std::chrono::milliseconds timeout) {
 awaitable<Result<void>> Connection::Reset(std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   if (broken_) co_return broken_error_.value_or(Error(ErrorCode::kDatabaseUnavailable, "connection is broken"));
-  if (needs_drain() && !co_await SettleBeforeUse(deadline)) {
-    co_return broken_error_.value_or(Error(ErrorCode::kDatabaseUnavailable, "reset was cancelled"));
+  if (in_operation_) co_return BusyError();
+  const OperationGuard guard(in_operation_);
+  if (needs_drain()) {
+    const bool settled = co_await SettleBeforeUse(deadline);
+    if (!settled) co_return broken_error_.value_or(Error(ErrorCode::kDatabaseUnavailable, "reset was cancelled"));
   }
   Command commands[2];
   std::size_t count = 0;
@@ -622,7 +685,7 @@ awaitable<Result<void>> Connection::Reset(std::chrono::milliseconds timeout) {
 
 void Connection::NoteStatementEffects(const PGresult* result) {
   const std::string_view verb = CommandVerb(result);
-  if (!verb.empty() && !IsPlainDmlVerb(verb)) needs_reset_ = true;
+  if (!verb.empty() && !IsStatelessVerb(verb)) needs_reset_ = true;
   // These may have changed or undone statement_timeout behind our back.
   if (verb == "SET" || verb == "RESET" || verb == "DISCARD" || verb == "ROLLBACK") current_timeout_.reset();
   const PGTransactionStatusType status = PQtransactionStatus(conn_);

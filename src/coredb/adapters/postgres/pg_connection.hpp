@@ -70,6 +70,8 @@ class Connection {
   // connection → kDatabaseUnavailable (and broken()). When the coroutine receives terminal
   // cancellation it sends a cancel request and returns at once; the statement is then drained
   // later (needs_drain(): by the pool, or by the next Execute/Reset/Drain on this connection).
+  // One operation at a time: a call while another runs gets kConflict.
+  // `statement` (its sql and params) must stay valid until the returned awaitable completes.
   boost::asio::awaitable<Result<PgResultPtr>> Execute(const Statement& statement);
 
   // Consumes what an abandoned statement still sends, and waits for its cancel request to be
@@ -144,6 +146,7 @@ class Connection {
   bool timeout_set_in_transaction_ = false;                   // may be rolled back with it
   bool broken_ = false;
   bool needs_reset_ = false;
+  bool in_operation_ = false;  // an Execute/Drain/Reset is running
   std::optional<Error> broken_error_;
 
   // The exchange in flight: Syncs not yet answered, and the results of each segment.

@@ -115,19 +115,22 @@ awaitable<Result<PooledConnection>> Pool::Acquire(std::chrono::milliseconds time
   std::weak_ptr<Pool*> self = self_;
 
   OpenForWaiters();  // may serve `waiter` at once (a connect that fails synchronously)
+  // Every co_await is a statement of its own (GCC 12 miscompiles them inside conditions).
+  const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
   if (!waiter.outcome) {
-    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+    if (cs.cancelled() != asio::cancellation_type::none) {
       co_return Error(ErrorCode::kPoolTimeout, "acquiring a connection was cancelled");
     }
     waiter.timer.expires_after(timeout);
-    co_await waiter.timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    auto [ec] = co_await waiter.timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    (void)ec;  // expired, or cancelled to wake us: the outcome decides
   }
   // Served, possibly at the same moment as a timeout or a cancellation: the outcome wins (if the
   // caller is gone, the handle it drops gives the connection back).
   if (waiter.outcome) co_return std::move(*waiter.outcome);
   auto pool = self.lock();
   if (!pool || !*pool) co_return Error(ErrorCode::kDatabaseUnavailable, "the postgresql pool is closed");
-  if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+  if (cs.cancelled() != asio::cancellation_type::none) {
     co_return Error(ErrorCode::kPoolTimeout, "acquiring a connection was cancelled");
   }
   ++timeouts_total_;
@@ -151,10 +154,7 @@ std::unique_ptr<Connection> Pool::TakeIdle() {
     std::unique_ptr<Connection> connection = std::move(idle_.back().connection);
     idle_.pop_back();
     if (connection->LooksHealthyWhileIdle()) return connection;
-    spdlog::warn("postgres pool {}: idle connection to backend {} is dead (server restarted or terminated it); "
-                 "discarded",
-                 options_.name, connection->backend_pid());
-    CloseConnection(std::move(connection), true);
+    CloseConnection(std::move(connection), "went away while idle (server restarted or terminated it)");
   }
   return nullptr;
 }
@@ -191,7 +191,7 @@ void Pool::GiveBack(std::unique_ptr<Connection> connection) noexcept {
     ++released_total_;
     --in_use_;
     if (connection->broken()) {
-      CloseConnection(std::move(connection), true);
+      CloseConnection(std::move(connection), "is broken");
       OpenForWaiters();
       return;
     }
@@ -210,28 +210,22 @@ void Pool::GiveBack(std::unique_ptr<Connection> connection) noexcept {
 }
 
 awaitable<void> Pool::Recover(std::unique_ptr<Connection> connection, std::weak_ptr<Pool*> self) {
-  const std::string name = options_.name;
   const auto drain_timeout = options_.drain_timeout;
   const auto reset_timeout = options_.reset_timeout;
+  std::string problem;
   if (connection->needs_drain()) {
     auto drained = co_await connection->Drain(drain_timeout);
-    if (!drained) {
-      spdlog::warn("postgres pool {}: draining an abandoned statement on backend {} failed ({}); connection closed",
-                   name, connection->backend_pid(), drained.error().message);
-    }
+    if (!drained) problem = "could not be drained of an abandoned statement (" + drained.error().message + ")";
   }
   if (!connection->broken() && connection->needs_reset()) {
     auto reset = co_await connection->Reset(reset_timeout);
-    if (!reset) {
-      spdlog::warn("postgres pool {}: resetting the session of backend {} failed ({}); connection closed", name,
-                   connection->backend_pid(), reset.error().message);
-    }
+    if (!reset) problem = "could not be reset (" + reset.error().message + ")";
   }
   auto pool = self.lock();
-  if (!pool || !*pool) co_return;
+  if (!pool || !*pool) co_return;  // the pool is gone: the connection closes here
   --returning_;
   if (connection->broken() || connection->needs_drain() || connection->needs_reset()) {
-    CloseConnection(std::move(connection), true);
+    CloseConnection(std::move(connection), problem.empty() ? "could not be made clean for reuse" : problem.c_str());
     OpenForWaiters();
     co_return;
   }
@@ -240,7 +234,7 @@ awaitable<void> Pool::Recover(std::unique_ptr<Connection> connection, std::weak_
 
 void Pool::Recycle(std::unique_ptr<Connection> connection) {
   if (closed_ || size_ > options_.max_size) {
-    CloseConnection(std::move(connection), false);
+    CloseConnection(std::move(connection), nullptr);
     return;
   }
   if (!waiters_.empty()) {
@@ -251,13 +245,14 @@ void Pool::Recycle(std::unique_ptr<Connection> connection) {
   ArmIdleTimer();
 }
 
-void Pool::CloseConnection(std::unique_ptr<Connection> connection, bool broken) {
+void Pool::CloseConnection(std::unique_ptr<Connection> connection, const char* broken_because) {
   --size_;
   ++closed_total_;
-  if (broken) {
+  if (broken_because != nullptr) {
     ++broken_total_;
-    spdlog::warn("postgres pool {}: connection to backend {} is broken; closed{}", options_.name,
-                 connection->backend_pid(), waiters_.empty() ? "" : ", opening a replacement for waiters");
+    const bool replace = !closed_ && !waiters_.empty();
+    spdlog::warn("postgres pool {}: connection to backend {} {}; closed{}", options_.name, connection->backend_pid(),
+                 broken_because, replace ? ", opening a replacement for waiters" : "");
   }
   connection.reset();
 }
@@ -282,7 +277,7 @@ void Pool::OnIdleTimer() {
   while (!idle_.empty() && idle_.front().since + options_.idle_timeout <= now) {
     std::unique_ptr<Connection> connection = std::move(idle_.front().connection);
     idle_.pop_front();
-    CloseConnection(std::move(connection), false);
+    CloseConnection(std::move(connection), nullptr);
   }
   ArmIdleTimer();
 }
@@ -309,7 +304,7 @@ void Pool::Resize(std::size_t max_size) {
   while (size_ > options_.max_size && !idle_.empty()) {
     std::unique_ptr<Connection> connection = std::move(idle_.front().connection);  // oldest first
     idle_.pop_front();
-    CloseConnection(std::move(connection), false);
+    CloseConnection(std::move(connection), nullptr);
   }
   OpenForWaiters();
 }
@@ -329,7 +324,7 @@ void Pool::Close() {
   while (!idle_.empty()) {
     std::unique_ptr<Connection> connection = std::move(idle_.back().connection);
     idle_.pop_back();
-    CloseConnection(std::move(connection), false);
+    CloseConnection(std::move(connection), nullptr);
   }
   idle_timer_.cancel();
   idle_timer_armed_ = false;

@@ -116,7 +116,8 @@ class Pool {
   // A connection ready for reuse: to the first waiter, or to the idle list (or closed when the
   // pool is over size or closed).
   void Recycle(std::unique_ptr<Connection> connection);
-  void CloseConnection(std::unique_ptr<Connection> connection, bool broken);
+  // `broken_because` (nullptr for an orderly close) is logged and counted in broken_total.
+  void CloseConnection(std::unique_ptr<Connection> connection, const char* broken_because);
   // Starts connecting while there are more waiters than connections being opened for them.
   void OpenForWaiters();
   void StartOpen();

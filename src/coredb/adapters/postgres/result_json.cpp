@@ -360,8 +360,8 @@ class Decoder {
     std::size_t start = 0;
     for (;;) {
       const std::size_t comma = body.find(',', start);
-      const std::string_view item =
-          body.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+      const std::string_view item = body.substr(
+          start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
       json::value number;
       if (!ParseNumber(item, sp_, number)) return Text(text);
       numbers.push_back(std::move(number));
@@ -548,7 +548,8 @@ Result<json::object> ResultToJson(const PGresult* res, RowMode mode, const TypeR
     // Bound the response before building the row, not after building everything.
     std::size_t row_bytes = row_overhead;
     for (int c = 0; c < columns; ++c) {
-      row_bytes += PQgetisnull(res, r, c) ? 4 : static_cast<std::size_t>(PQgetlength(res, r, c)) + 2;
+      row_bytes +=
+          PQgetisnull(res, r, c) ? 4 : static_cast<std::size_t>(PQgetlength(res, r, c)) + 2;
     }
     used += row_bytes;
     if (used > max_bytes) return TooLarge(max_bytes);
@@ -561,9 +562,10 @@ Result<json::object> ResultToJson(const PGresult* res, RowMode mode, const TypeR
         json::value value =
             PQgetisnull(res, r, c)
                 ? json::value(nullptr, sp)
-                : decoder.Decode(codecs[col],
-                                 std::string_view(PQgetvalue(res, r, c),
-                                                  static_cast<std::size_t>(PQgetlength(res, r, c))));
+                : decoder.Decode(
+                      codecs[col],
+                      std::string_view(PQgetvalue(res, r, c),
+                                       static_cast<std::size_t>(PQgetlength(res, r, c))));
         const json::string_view key(names[col].data(), names[col].size());
         if (duplicate_names) {
           row.insert_or_assign(key, std::move(value));  // keeps the first position, like JS
@@ -579,10 +581,10 @@ Result<json::object> ResultToJson(const PGresult* res, RowMode mode, const TypeR
         if (PQgetisnull(res, r, c)) {
           row.emplace_back(nullptr);
         } else {
-          row.push_back(decoder.Decode(
-              codecs[static_cast<std::size_t>(c)],
-              std::string_view(PQgetvalue(res, r, c),
-                               static_cast<std::size_t>(PQgetlength(res, r, c)))));
+          row.push_back(
+              decoder.Decode(codecs[static_cast<std::size_t>(c)],
+                             std::string_view(PQgetvalue(res, r, c),
+                                              static_cast<std::size_t>(PQgetlength(res, r, c)))));
         }
       }
       rows.push_back(std::move(row));

@@ -21,7 +21,10 @@ class RedisBackend final : public KeyValueBackend {
   }
 
   boost::asio::awaitable<bool> Ping(std::chrono::milliseconds timeout) {
-    auto reply = co_await client_.Command({"PING"}, timeout);
+    // (A named vector: GCC 12 miscompiles string-literal initializer lists inside co_await.)
+    std::vector<std::string> ping;
+    ping.emplace_back("PING");
+    auto reply = co_await client_.Command(std::move(ping), timeout);
     co_return reply.has_value();
   }
 

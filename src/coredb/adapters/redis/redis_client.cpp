@@ -7,6 +7,9 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/sds.h>
+#include <pthread.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -68,6 +71,49 @@ bool WriteCommand(redisAsyncContext* context, redisCallbackFn* fn, void* privdat
 }
 
 std::string Endpoint(const RedisOptions& o) { return o.host + ":" + std::to_string(o.port); }
+
+// hiredis writes with write(2): writing to a peer that is gone raises SIGPIPE, which kills the
+// process unless it is ignored. Block it on this thread for the duration of a write and swallow
+// one we caused (as libpq does), without touching the process-wide disposition.
+class SigpipeBlock {
+ public:
+  SigpipeBlock() {
+    sigemptyset(&pipe_);
+    sigaddset(&pipe_, SIGPIPE);
+    sigset_t pending;
+    sigemptyset(&pending);
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_, &previous_);
+  }
+  SigpipeBlock(const SigpipeBlock&) = delete;
+  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
+  ~SigpipeBlock() {
+    if (!was_pending_) {
+      sigset_t pending;
+      sigemptyset(&pending);
+      sigpending(&pending);
+      if (sigismember(&pending, SIGPIPE) == 1) {
+        const timespec no_wait{};
+        sigtimedwait(&pipe_, nullptr, &no_wait);
+      }
+    }
+    pthread_sigmask(SIG_SETMASK, &previous_, nullptr);
+  }
+
+ private:
+  sigset_t pipe_{};
+  sigset_t previous_{};
+  bool was_pending_ = false;
+};
+
+std::size_t PayloadBytes(const std::vector<std::vector<std::string>>& commands) {
+  std::size_t bytes = 0;
+  for (const auto& args : commands) {
+    for (const auto& arg : args) bytes += arg.size() + 16;  // + RESP framing, roughly
+  }
+  return bytes;
+}
 
 }  // namespace
 
@@ -159,7 +205,10 @@ struct RedisClient::Connection : std::enable_shared_from_this<Connection> {
                       [self = shared_from_this()](boost::system::error_code) {
                         self->write_armed = false;
                         if (self->context == nullptr || !self->want_write) return;
-                        redisAsyncHandleWrite(self->context);  // may free the context
+                        {
+                          const SigpipeBlock no_sigpipe;
+                          redisAsyncHandleWrite(self->context);  // may free the context
+                        }
                         self->ArmWrite();
                       });
   }
@@ -301,6 +350,7 @@ RedisClient::~RedisClient() {
 void RedisClient::Start() {
   if (state_ != State::kIdle && state_ != State::kStopped) return;
   failures_in_a_row_ = 0;
+  ever_connected_ = false;  // a fresh start is not a reconnect
   spdlog::info("redis {}: connecting to {} db {}", options_.name, Endpoint(options_), options_.db);
   StartAttempt();
 }
@@ -368,6 +418,10 @@ asio::awaitable<Result<Reply>> RedisClient::Execute(
   const std::size_t replies = transaction ? commands.size() + 2 : 1;
   if (stats_.in_flight + replies > options_.max_pending) {
     co_return Fail(ErrorCode::kDatabaseUnavailable, "too many pending redis commands");
+  }
+  const std::size_t buffered = sdslen(connection_->context->c.obuf);
+  if (buffered > 0 && buffered + PayloadBytes(commands) > options_.max_buffered_bytes) {
+    co_return Fail(ErrorCode::kDatabaseUnavailable, "redis write buffer is full");
   }
   const asio::cancellation_state cancellation = co_await asio::this_coro::cancellation_state;
   if (cancellation.cancelled() != asio::cancellation_type::none) {

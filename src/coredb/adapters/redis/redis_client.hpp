@@ -38,6 +38,10 @@ struct RedisOptions {
   std::chrono::milliseconds reconnect_min{100};
   std::chrono::milliseconds reconnect_max{5000};
   std::size_t max_pending = 10000;  // bound on commands in flight (sent, reply not yet read)
+  // Bound on bytes queued in hiredis's output buffer and not yet written to the socket (beyond
+  // 1 MiB hiredis 0.14 grows that buffer 1 MiB at a time, so a huge backlog costs O(n²) copies).
+  // A command that does not fit is refused, unless the buffer is empty.
+  std::size_t max_buffered_bytes = 32 * 1024 * 1024;
   std::string name = "cache";       // for logs
 };
 
@@ -69,7 +73,8 @@ class RedisClient {
   void Stop();
 
   // Runs one command (argv form, binary-safe). Errors:
-  //  kDatabaseUnavailable — not connected (never queued), too many pending commands, no reply
+  //  kDatabaseUnavailable — not connected (never queued), too many pending commands or buffered
+  //    bytes, no reply
   //    within `timeout` (default command_timeout; the late reply is dropped), connection lost
   //    with the command in flight, client stopped, or the awaiting coroutine was cancelled;
   //  kQueryError — Redis answered with an error reply (its message, e.g. "WRONGTYPE ...");
