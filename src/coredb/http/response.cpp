@@ -1,13 +1,13 @@
 #include "coredb/http/response.hpp"
 
-#include <boost/json/serialize.hpp>
+#include "coredb/core/json_writer.hpp"
 
 namespace coredb::http {
 
 Response JsonResponse(unsigned status, const boost::json::value& body) {
   Response r;
   r.status = status;
-  r.body = boost::json::serialize(body);
+  r.body = ToJson(body);
   return r;
 }
 

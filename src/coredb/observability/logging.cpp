@@ -1,6 +1,6 @@
 #include "coredb/observability/logging.hpp"
 
-#include <boost/json/serialize.hpp>
+#include "coredb/core/json_writer.hpp"
 
 #include <spdlog/async.h>
 #include <spdlog/pattern_formatter.h>
@@ -29,7 +29,7 @@ class JsonMessage final : public spdlog::custom_flag_formatter {
       }
     }
     std::string out = "\"";
-    AppendJsonEscaped(out, payload);
+    AppendEscaped(out, payload);
     out += '"';
     out.append(fields);
     dest.append(out.data(), out.data() + out.size());
@@ -59,27 +59,6 @@ std::shared_ptr<spdlog::logger> MakeLogger(const char* name, spdlog::sink_ptr si
 
 }  // namespace
 
-void AppendJsonEscaped(std::string& out, std::string_view text) {
-  static const char* kHex = "0123456789abcdef";
-  for (unsigned char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          out += "\\u00";
-          out += kHex[c >> 4];
-          out += kHex[c & 0xF];
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-}
-
 void InitLogging(const std::string& level) {
   // Bounded queue; when full the oldest line is dropped rather than blocking the event loop.
   spdlog::init_thread_pool(16384, 1);
@@ -108,9 +87,9 @@ void LogEvent(spdlog::level::level_enum level, std::string_view message, const b
     payload += '\x1f';
     for (const auto& kv : fields) {
       payload += ",\"";
-      AppendJsonEscaped(payload, kv.key());
+      AppendEscaped(payload, kv.key());
       payload += "\":";
-      payload += boost::json::serialize(kv.value());
+      AppendJson(payload, kv.value());
     }
   }
   logger->log(level, "{}", payload);

@@ -22,7 +22,4 @@ void ShutdownLogging();
 // One JSON line: {"ts","level","service","msg": message, ...fields}.
 void LogEvent(spdlog::level::level_enum level, std::string_view message, const boost::json::object& fields);
 
-// Appends `text` to `out` escaped as the inside of a JSON string.
-void AppendJsonEscaped(std::string& out, std::string_view text);
-
 }  // namespace coredb::observability

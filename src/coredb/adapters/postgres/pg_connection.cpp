@@ -266,13 +266,13 @@ awaitable<Result<std::unique_ptr<Connection>>> Connection::Open(asio::any_io_exe
   if (PQstatus(raw) == CONNECTION_BAD) {
     co_return MapConnectionError("could not connect to PostgreSQL", PQerrorMessage(raw), params->password);
   }
-  auto connected = co_await connection->Connect(options, params->password);
+  auto connected = co_await connection->Connect(deadline, options.connect_timeout, params->password);
   if (!connected) co_return connected.error();
   co_return connection;
 }
 
-awaitable<Result<void>> Connection::Connect(const ConnectionOptions& options, std::string_view password) {
-  const auto deadline = Clock::now() + options.connect_timeout;
+awaitable<Result<void>> Connection::Connect(Clock::time_point deadline, std::chrono::milliseconds connect_timeout,
+                                            std::string_view password) {
   // As if PQconnectPoll had returned PGRES_POLLING_WRITING (libpq's documented start).
   PostgresPollingStatusType status = PGRES_POLLING_WRITING;
   for (;;) {
@@ -292,7 +292,7 @@ awaitable<Result<void>> Connection::Connect(const ConnectionOptions& options, st
     const Ready ready = co_await WaitSocket(status != PGRES_POLLING_WRITING, status == PGRES_POLLING_WRITING, deadline);
     if (ready == Ready::kTimeout) {
       co_return Error(ErrorCode::kDatabaseUnavailable,
-                      "could not connect to PostgreSQL within " + std::to_string(options.connect_timeout.count()) +
+                      "could not connect to PostgreSQL within " + std::to_string(connect_timeout.count()) +
                           " ms");
     }
     if (ready == Ready::kCancelled) co_return Error(ErrorCode::kDatabaseUnavailable, "connecting was cancelled");

@@ -116,7 +116,8 @@ class Connection {
 
   Connection(boost::asio::any_io_executor executor, PGconn* conn, CancelWorker& cancel_worker);
 
-  boost::asio::awaitable<Result<void>> Connect(const ConnectionOptions& options, std::string_view password);
+  boost::asio::awaitable<Result<void>> Connect(std::chrono::steady_clock::time_point deadline,
+                                               std::chrono::milliseconds connect_timeout, std::string_view password);
   // Sends each command followed by a Sync, in pipeline mode (nothing is awaited).
   Result<void> SendPipeline(std::span<const Command> commands);
   // Flushes and reads until every Sync sent has been answered, or the deadline passes.

@@ -5,8 +5,8 @@
 // coredb::Result values. Commands are pipelined on the one connection, in order. Everything
 // runs on the executor's single thread: no locks, nothing blocks.
 //
-// Lifetime: destroy the client on its executor's thread, after the coroutines running its
-// Command()/Transaction()/WaitConnected() have finished (Stop() makes them finish promptly).
+// Lifetime: destroy the client on its executor's thread and before its io_context. Commands and
+// waits still suspended then complete with an error without touching the client again.
 #pragma once
 
 #include "coredb/adapters/redis/redis_reply.hpp"
@@ -18,6 +18,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -42,7 +43,7 @@ struct RedisOptions {
   // 1 MiB hiredis 0.14 grows that buffer 1 MiB at a time, so a huge backlog costs O(n²) copies).
   // A command that does not fit is refused, unless the buffer is empty.
   std::size_t max_buffered_bytes = 32 * 1024 * 1024;
-  std::string name = "cache";       // for logs
+  std::string name = "cache";  // for logs
 };
 
 // Plain counters (single-threaded). commands_total counts every Command()/Transaction() call;
@@ -74,9 +75,9 @@ class RedisClient {
 
   // Runs one command (argv form, binary-safe). Errors:
   //  kDatabaseUnavailable — not connected (never queued), too many pending commands or buffered
-  //    bytes, no reply
-  //    within `timeout` (default command_timeout; the late reply is dropped), connection lost
-  //    with the command in flight, client stopped, or the awaiting coroutine was cancelled;
+  //    bytes, no reply within `timeout` (default command_timeout; the late reply is dropped),
+  //    connection lost with the command in flight, client stopped, or the awaiting coroutine
+  //    was cancelled (asio terminal cancellation);
   //  kQueryError — Redis answered with an error reply (its message, e.g. "WRONGTYPE ...");
   //  kInvalidRequest — empty command, or a command that would change the shared connection's
   //    protocol state (SUBSCRIBE family, MONITOR, SELECT, AUTH, HELLO, MULTI/EXEC/WATCH, ...).
