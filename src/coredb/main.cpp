@@ -4,6 +4,7 @@
 #include "coredb/config/config.hpp"
 #include "coredb/observability/logging.hpp"
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -27,6 +28,8 @@ constexpr const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that closed its socket must be an error code on write, never a process-killing signal.
+  std::signal(SIGPIPE, SIG_IGN);
   std::string command = argc > 1 ? argv[1] : "serve";
   if (command == "--help" || command == "-h" || command == "help") {
     std::fputs(kUsage, stdout);

@@ -12,7 +12,7 @@ using namespace std::chrono_literals;
 
 class BadInput : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { service_ = new ServiceProcess({{"MAX_BODY_BYTES", "65536"}}); }
+  static void SetUpTestSuite() { service_ = new ServiceProcess(ServiceProcess::Env{{"MAX_BODY_BYTES", "65536"}}); }
   static void TearDownTestSuite() {
     delete service_;
     service_ = nullptr;

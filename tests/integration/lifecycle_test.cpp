@@ -86,7 +86,7 @@ TEST(Health, RedisDownTurns503AndSqlKeepsWorking) {
 }
 
 TEST(Pool, WaiterTimesOutWith503PoolTimeout) {
-  ServiceProcess svc({{"PG_POOL_SIZE", "1"}});
+  ServiceProcess svc(ServiceProcess::Env{{"PG_POOL_SIZE", "1"}});
   auto busy = std::async(std::launch::async, [&] { return svc.Query({{"sql", "SELECT pg_sleep(1.5)"}}); });
   std::this_thread::sleep_for(300ms);
   auto started = Clock::now();
@@ -101,7 +101,7 @@ TEST(Pool, WaiterTimesOutWith503PoolTimeout) {
 }
 
 TEST(Pool, OpensConnectionsLazilyAndNeverMoreThanItsSize) {
-  ServiceProcess svc({{"PG_POOL_SIZE", "3"}});
+  ServiceProcess svc(ServiceProcess::Env{{"PG_POOL_SIZE", "3"}});
   Psql db(RequireEnv("DATABASE_URL"));
   auto count = [&] {
     return std::stoi(db.Scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'coredb' "
@@ -135,7 +135,7 @@ TEST(Shutdown, SigtermFinishesInFlightRequestsThenExitsZero) {
 }
 
 TEST(Shutdown, DeadlineCancelsWhatIsStillRunning) {
-  ServiceProcess svc({{"SHUTDOWN_TIMEOUT", "500"}});
+  ServiceProcess svc(ServiceProcess::Env{{"SHUTDOWN_TIMEOUT", "500"}});
   auto in_flight = std::async(std::launch::async, [&] {
     try {
       return svc.Query({{"sql", "SELECT pg_sleep(20) /* it_shutdown_cancel */"}}).status;

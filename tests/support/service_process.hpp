@@ -34,7 +34,8 @@ struct HttpResult {
 class ServiceProcess {
  public:
   // `env` adds to / overrides the dev stack's variables (e.g. {"PG_POOL_SIZE","2"}).
-  explicit ServiceProcess(std::map<std::string, std::string> env = {});
+  using Env = std::map<std::string, std::string>;
+  explicit ServiceProcess(Env env = Env());
   ~ServiceProcess();
   ServiceProcess(const ServiceProcess&) = delete;
   ServiceProcess& operator=(const ServiceProcess&) = delete;
