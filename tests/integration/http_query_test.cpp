@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <set>
 #include <thread>
 
 namespace coredb::testing {
@@ -155,6 +156,61 @@ TEST_F(QueryApi, TwoStatementsInOneSqlAreRefusedAndNothingRuns) {
   EXPECT_EQ(Row0(count).at("n"), 0);
 }
 
+TEST_F(QueryApi, SqlstatesMapToTheContractsStatuses) {
+  struct Case {
+    const char* sqlstate;
+    unsigned status;
+    const char* code;
+  };
+  for (const Case& c : std::initializer_list<Case>{{"40001", 409, "SERIALIZATION_FAILURE"},
+                                                   {"40P01", 409, "SERIALIZATION_FAILURE"},
+                                                   {"23503", 409, "CONSTRAINT_VIOLATION"},
+                                                   {"42501", 403, "FORBIDDEN"},
+                                                   {"25006", 403, "FORBIDDEN"},
+                                                   {"22012", 400, "QUERY_ERROR"},
+                                                   {"57P01", 503, "DATABASE_UNAVAILABLE"}}) {
+    std::string sql = std::string("DO $$ BEGIN RAISE EXCEPTION 'raised %', 1 USING ERRCODE = '") + c.sqlstate +
+                      "', HINT = 'a hint', DETAIL = 'some detail'; END $$";
+    auto r = svc().Query({{"sql", sql}});
+    EXPECT_EQ(r.status, c.status) << c.sqlstate << " " << r.body;
+    EXPECT_EQ(r.ErrorCode(), c.code) << c.sqlstate;
+    EXPECT_EQ(r.json.at("error").at("sqlstate"), c.sqlstate);
+    EXPECT_EQ(r.json.at("error").at("message"), "raised 1");
+    EXPECT_EQ(r.json.at("error").at("hint"), "a hint");
+    EXPECT_EQ(r.json.at("error").at("detail"), "some detail");
+    bool retryable = r.json.at("error").as_object().contains("retryable");
+    EXPECT_EQ(retryable, std::string(c.code) == "SERIALIZATION_FAILURE") << c.sqlstate;
+  }
+}
+
+TEST_F(QueryApi, PrivilegeRefusedByPostgresIs403) {
+  // The service connects as a role without superuser rights: PostgreSQL itself refuses.
+  auto r = svc().Query({{"sql", "SELECT rolpassword FROM pg_authid"}});
+  EXPECT_EQ(r.status, 403u) << r.body;
+  EXPECT_EQ(r.ErrorCode(), "FORBIDDEN");
+  EXPECT_EQ(r.json.at("error").at("sqlstate"), "42501");
+}
+
+TEST_F(QueryApi, SessionStateOfAOneShotStatementDoesNotLeak) {
+  // BEGIN without COMMIT, and SET, on the shared pool: the next statements never see them.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(svc().Query({{"sql", "BEGIN"}}).status, 200u);
+    EXPECT_EQ(svc().Query({{"sql", "SET TimeZone = 'America/New_York'"}}).status, 200u);
+  }
+  std::set<std::string> seen_now;
+  for (int i = 0; i < 10; ++i) {
+    auto r = svc().Query({{"sql", "SELECT current_setting('TimeZone') AS tz, now()::text AS now, "
+                                  "'2024-01-02 00:00:00+00'::timestamptz AS t"}});
+    ASSERT_EQ(r.status, 200u) << r.body;
+    EXPECT_EQ(Row0(r).at("tz"), "UTC");
+    EXPECT_EQ(Row0(r).at("t"), "2024-01-02T00:00:00Z");
+    // Inside a transaction left open by BEGIN, now() would stand still.
+    EXPECT_TRUE(seen_now.insert(std::string(Row0(r).at("now").as_string())).second)
+        << "now() repeated: a transaction left open by BEGIN was reused";
+    std::this_thread::sleep_for(2ms);
+  }
+}
+
 TEST_F(QueryApi, StatementTimeoutCancelsOnTheServer) {
   auto started = std::chrono::steady_clock::now();
   auto r = svc().Query({{"sql", "SELECT pg_sleep(5) /* it_timeout */"}, {"timeout", 300}});
@@ -228,6 +284,15 @@ TEST_F(QueryApi, ConcurrentRequestsAllSucceed) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(ok.load(), 16 * 20);
+}
+
+TEST(QueryLimits, ResultOverMaxResultBytesIs413) {
+  ServiceProcess svc(ServiceProcess::Env{{"MAX_RESULT_BYTES", "4096"}});
+  auto big = svc.Query({{"sql", "SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 1000) g"}});
+  EXPECT_EQ(big.status, 413u) << big.body.substr(0, 300);
+  EXPECT_EQ(big.ErrorCode(), "PAYLOAD_TOO_LARGE");
+  auto small = svc.Query({{"sql", "SELECT g FROM generate_series(1, 10) g"}});
+  EXPECT_EQ(small.status, 200u);
 }
 
 }  // namespace
