@@ -41,13 +41,7 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::Run(const SqlStatement& st
   if (!missing.empty()) {
     // Learn the names of types this database defined itself, once; the lookup is a query of
     // its own on the same connection.
-    std::string oids = "{";
-    for (std::size_t i = 0; i < missing.size(); ++i) {
-      if (i) oids += ',';
-      oids += std::to_string(missing[i]);
-    }
-    oids += '}';
-    std::vector<std::optional<std::string>> lookup_params{oids};
+    std::vector<std::optional<std::string>> lookup_params{TypeRegistry::LookupParam(missing)};
     auto lookup = co_await (*connection)->Execute(Statement{TypeRegistry::LookupSql(), lookup_params, Remaining(deadline)});
     if (lookup) types_.AddFromLookup(lookup->get());
   }
