@@ -26,7 +26,7 @@ struct SqlStatement {
   std::string_view sql;
   const boost::json::array* params = nullptr;  // JSON values, encoded by the adapter
   RowMode row_mode = RowMode::kObject;
-  std::chrono::milliseconds timeout{30000};    // the whole budget: pool wait + execution
+  std::chrono::milliseconds timeout{30000};    // bounds the pool wait and, separately, the execution
 };
 
 // {rows, rowCount, command, fields} of API.md, plus the server-side duration.

@@ -210,7 +210,12 @@ asio::awaitable<void> Server::RunSession(std::list<Session>::iterator session) {
       auto [wec, wn] = co_await beast::http::async_write(stream, cont, kUseTuple);
       ec = wec;
     }
-    if (!ec) std::tie(ec, n) = co_await beast::http::async_read(stream, buffer, parser, kUseTuple);
+    if (!ec) {
+      // (co_await as a statement of its own: GCC 12 miscompiles it inside larger expressions.)
+      auto [body_ec, body_n] = co_await beast::http::async_read(stream, buffer, parser, kUseTuple);
+      ec = body_ec;
+      n = body_n;
+    }
     auto started = std::chrono::steady_clock::now();
     if (ec) {
       // Only a request Beast could not parse deserves an answer; a closed, reset, idle or

@@ -7,16 +7,7 @@
 
 namespace coredb::pg {
 
-namespace {
-
 using Clock = std::chrono::steady_clock;
-
-std::chrono::milliseconds Remaining(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return std::max(left, std::chrono::milliseconds(1));
-}
-
-}  // namespace
 
 boost::asio::awaitable<Result<SqlOutcome>> PgBackend::Run(const SqlStatement& statement) {
   std::vector<std::optional<std::string>> params;
@@ -25,13 +16,14 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::Run(const SqlStatement& st
     if (!encoded) co_return encoded.error();
     params = std::move(*encoded);
   }
-  // `timeout` is the caller's whole budget: waiting for a connection counts against it.
-  auto deadline = Clock::now() + statement.timeout;
+  // `timeout` bounds the wait for a connection and, separately, the statement on the server
+  // (node-postgres' connectionTimeoutMillis and statement_timeout). Passing the same value every
+  // time lets the connection keep its statement_timeout instead of re-setting it per request.
   auto connection = co_await pool_.Acquire(statement.timeout);
   if (!connection) co_return connection.error();
 
   auto started = Clock::now();
-  auto result = co_await (*connection)->Execute(Statement{statement.sql, params, Remaining(deadline)});
+  auto result = co_await (*connection)->Execute(Statement{statement.sql, params, statement.timeout});
   if (!result) co_return result.error();
   double duration_ms =
       static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count()) /
@@ -42,7 +34,7 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::Run(const SqlStatement& st
     // Learn the names of types this database defined itself, once; the lookup is a query of
     // its own on the same connection.
     std::vector<std::optional<std::string>> lookup_params{TypeRegistry::LookupParam(missing)};
-    auto lookup = co_await (*connection)->Execute(Statement{TypeRegistry::LookupSql(), lookup_params, Remaining(deadline)});
+    auto lookup = co_await (*connection)->Execute(Statement{TypeRegistry::LookupSql(), lookup_params, statement.timeout});
     if (lookup) types_.AddFromLookup(lookup->get());
   }
 
