@@ -24,9 +24,6 @@ using namespace coredb::pg::testing;
 
 std::string SqlState(const Error& e) { return e.pg ? e.pg->sqlstate : std::string(); }
 
-long long ElapsedMs(Clock::time_point since) {
-  return std::chrono::duration_cast<milliseconds>(Clock::now() - since).count();
-}
 
 // The conninfo of DATABASE_URL with one keyword replaced (as a key=value string).
 std::string WithKeyword(const std::string& conninfo, const std::string& key, const std::string& value) {

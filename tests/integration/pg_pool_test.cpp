@@ -21,9 +21,6 @@ using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 using namespace coredb::pg::testing;
 
-long long ElapsedMs(Clock::time_point since) {
-  return std::chrono::duration_cast<milliseconds>(Clock::now() - since).count();
-}
 
 // Fails the test when a background coroutine throws.
 auto NoThrow() {

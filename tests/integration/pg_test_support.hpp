@@ -34,6 +34,11 @@
 
 namespace coredb::pg::testing {
 
+// Milliseconds since `since` on the steady clock.
+inline long long ElapsedMs(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since).count();
+}
+
 inline std::string DatabaseUrl() {
   const char* url = std::getenv("DATABASE_URL");
   if (url == nullptr || *url == '\0') {

@@ -248,39 +248,4 @@ LoadResult LoadFromProcessEnvironment() {
   });
 }
 
-std::string RedactConninfo(const std::string& conninfo) {
-  std::string out = conninfo;
-  if (IsPostgresUrl(out)) {
-    // postgresql://user:password@host → postgresql://user:***@host
-    auto scheme_end = out.find("://") + 3;
-    auto at = out.find('@', scheme_end);
-    auto colon = out.find(':', scheme_end);
-    if (at != std::string::npos && colon != std::string::npos && colon < at) {
-      out.replace(colon + 1, at - colon - 1, "***");
-    }
-    auto pw = out.find("password=");
-    if (pw != std::string::npos) {
-      auto end = out.find('&', pw);
-      out.replace(pw + 9, (end == std::string::npos ? out.size() : end) - pw - 9, "***");
-    }
-    return out;
-  }
-  auto pw = out.find("password=");
-  while (pw != std::string::npos) {
-    std::size_t start = pw + 9;
-    std::size_t end = start;
-    if (end < out.size() && out[end] == '\'') {
-      ++end;
-      while (end < out.size() && out[end] != '\'') end += (out[end] == '\\') ? 2 : 1;
-      ++end;
-    } else {
-      while (end < out.size() && out[end] != ' ') ++end;
-    }
-    end = std::min(end, out.size());
-    out.replace(start, end - start, "***");
-    pw = out.find("password=", start + 3);
-  }
-  return out;
-}
-
 }  // namespace coredb::config

@@ -58,7 +58,4 @@ struct LoadResult {
 LoadResult Load(const EnvReader& env);
 LoadResult LoadFromProcessEnvironment();
 
-// A conninfo with any password replaced by "***", for logs and error messages.
-std::string RedactConninfo(const std::string& conninfo);
-
 }  // namespace coredb::config
