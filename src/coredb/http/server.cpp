@@ -5,7 +5,8 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -179,7 +180,6 @@ asio::awaitable<Response> Server::Dispatch(const Request& request, RequestContex
 }
 
 asio::awaitable<void> Server::RunSession(std::list<Session>::iterator session) {
-  using namespace asio::experimental::awaitable_operators;
   beast::tcp_stream& stream = session->stream;
   beast::flat_buffer buffer;
 
@@ -262,23 +262,39 @@ asio::awaitable<void> Server::RunSession(std::list<Session>::iterator session) {
     // While the handler runs, watch the socket: if the client goes away, the handler is
     // cancelled (its statement is cancelled on the server and its connection drained) instead
     // of finishing work nobody will read. Bytes of a pipelined next request are kept.
+    bool handler_done = false;
+    auto handle = [&]() -> asio::awaitable<Response> {
+      Response response = co_await Dispatch(request, ctx, matched);
+      handler_done = true;
+      co_return response;
+    };
     auto watch_peer = [&]() -> asio::awaitable<void> {
       auto [rec, rn] = co_await stream.socket().async_read_some(buffer.prepare(4096), kUseTuple);
       if (rec) co_return;  // EOF, reset, or cancelled (by the handler finishing or a forced stop)
       buffer.commit(rn);
-      // A pipelining client: it is still there; wait until the handler is done.
+      // The read may have completed just as the handler finished: then do not start a new wait.
+      if (handler_done) co_return;
+      // A pipelining client: it is still there; wait until the handler is done (that cancels us).
       asio::steady_timer forever(ioc_, asio::steady_timer::time_point::max());
       co_await forever.async_wait(kUseTuple);
     };
-    auto outcome = co_await (Dispatch(request, ctx, matched) || watch_peer());
-    if (outcome.index() == 1 || session->force_closed) {
+    // The first to finish cancels the other. Which finished first does not decide the outcome
+    // (both can complete in the same turn of the loop): a handler that produced its answer wins.
+    auto [order, handle_error, handled, watch_error] =
+        co_await asio::experimental::make_parallel_group(asio::co_spawn(ioc_, handle(), asio::deferred),
+                                                         asio::co_spawn(ioc_, watch_peer(), asio::deferred))
+            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+    (void)order;
+    (void)handle_error;
+    (void)watch_error;
+    if (!handler_done || session->force_closed) {
       if (observer_) {
         observer_({request_id, request.method_string(), matched ? ctx.route : "unmatched",
                    ctx.principal.client_name, 499, "CLIENT_CLOSED", std::chrono::steady_clock::now() - started});
       }
       break;
     }
-    Response response = std::move(std::get<0>(outcome));
+    Response response = std::move(handled);
     bool keep_alive = request.keep_alive() && !stopping_;
     unsigned status = response.status;
     std::optional<std::string_view> error_code;
