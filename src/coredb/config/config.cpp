@@ -1,5 +1,7 @@
 #include "coredb/config/config.hpp"
 
+#include "coredb/core/percent_decode.hpp"
+
 #include <charconv>
 #include <cstdlib>
 #include <limits>
@@ -113,31 +115,6 @@ void LoadVector(Reader& r, Config& cfg) {
   r.ReadInt("VECTOR_POOL_SIZE", cfg.vector.pool_size, 1, 1000);
 }
 
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::optional<std::string> PercentDecode(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size()) return std::nullopt;
-    int hi = HexValue(in[i + 1]);
-    int lo = HexValue(in[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
-}
 
 // redis://[user[:password]@]host[:port][/db] — the form ioredis and redis-cli accept.
 std::optional<std::string> ParseRedisUrl(const std::string& url, RedisConfig& redis) {

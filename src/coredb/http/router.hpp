@@ -3,6 +3,7 @@
 // known path with another method → 405 with `Allow`.
 #pragma once
 
+#include "coredb/core/percent_decode.hpp"
 #include "coredb/core/principal.hpp"
 #include "coredb/http/response.hpp"
 
@@ -67,8 +68,5 @@ class Router {
   };
   std::vector<Compiled> routes_;
 };
-
-// Percent-decodes a path segment or query component; nullopt when an escape is malformed.
-std::optional<std::string> PercentDecode(std::string_view in, bool plus_is_space = false);
 
 }  // namespace coredb::http
