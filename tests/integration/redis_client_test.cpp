@@ -256,6 +256,12 @@ class RedisClientTest : public ::testing::Test {
     return slot;
   }
 
+  using Slots = std::vector<std::shared_ptr<std::optional<Result<Reply>>>>;
+  // True once every launched command has its result.
+  static bool AllAnswered(const Slots& slots) {
+    return std::all_of(slots.begin(), slots.end(), [](const auto& r) { return r->has_value(); });
+  }
+
   std::string Key(const std::string& name) const { return prefix_ + name; }
 
   asio::io_context io_;  // declared first: destroyed after the clients of a test
@@ -507,11 +513,9 @@ TEST_F(RedisClientTest, BoundsCommandsInFlight) {
   RedisOptions options = base_;
   options.max_pending = 10;
   auto client = Connect(options);
-  std::vector<std::shared_ptr<std::optional<Result<Reply>>>> results;
+  Slots results;
   for (int i = 0; i < 20; ++i) results.push_back(Launch(*client, {"PING"}));
-  ASSERT_TRUE(RunUntil(io_, [&] {
-    return std::all_of(results.begin(), results.end(), [](const auto& r) { return r->has_value(); });
-  }));
+  ASSERT_TRUE(RunUntil(io_, [&] { return AllAnswered(results); }));
   int answered = 0;
   int refused = 0;
   for (const auto& r : results) {
@@ -563,7 +567,7 @@ TEST_F(RedisClientTest, ConnectTimesOutWhenTheServerNeverAnswers) {
 
 TEST_F(RedisClientTest, StopFailsCommandsInFlightAndStopsReconnecting) {
   auto client = Connect();
-  std::vector<std::shared_ptr<std::optional<Result<Reply>>>> in_flight;
+  Slots in_flight;
   for (int i = 0; i < 3; ++i) in_flight.push_back(Launch(*client, {"BLPOP", Key("stop"), "1"}, 5s));
   in_flight.push_back(Launch(*client, {"PING"}, 5s));  // queued behind the BLPOPs
   RunFor(io_, 50ms);
@@ -571,9 +575,7 @@ TEST_F(RedisClientTest, StopFailsCommandsInFlightAndStopsReconnecting) {
 
   const auto stop_at = Clock::now();
   client->Stop();
-  ASSERT_TRUE(RunUntil(io_, [&] {
-    return std::all_of(in_flight.begin(), in_flight.end(), [](const auto& r) { return r->has_value(); });
-  }, 2s));
+  ASSERT_TRUE(RunUntil(io_, [&] { return AllAnswered(in_flight); }, 2s));
   EXPECT_LT(ElapsedMs(stop_at), 50);
   for (const auto& r : in_flight) ExpectError(**r, ErrorCode::kDatabaseUnavailable, "redis client stopped");
   EXPECT_FALSE(client->connected());
@@ -666,16 +668,14 @@ TEST_F(RedisClientTest, KillDuringAHeavyPipelineAnswersEveryCommand) {
   options.reconnect_min = 20ms;
   options.reconnect_max = 100ms;
   auto client = Connect(options);
-  std::vector<std::shared_ptr<std::optional<Result<Reply>>>> results;
+  Slots results;
   const std::string value(4 * 1024, 'x');
   for (int i = 0; i < 2000; ++i) {
     results.push_back(Launch(*client, {"SET", "key" + std::to_string(i % 50), value}, 10s));
   }
   ASSERT_TRUE(RunUntil(io_, [&] { return results[100]->has_value(); }, 5s));  // some answered
   server.Kill();
-  ASSERT_TRUE(RunUntil(io_, [&] {
-    return std::all_of(results.begin(), results.end(), [](const auto& r) { return r->has_value(); });
-  }, 5s)) << "every command in flight must complete when the server dies";
+  ASSERT_TRUE(RunUntil(io_, [&] { return AllAnswered(results); }, 5s)) << "every command in flight must complete when the server dies";
   int answered = 0;
   for (const auto& r : results) {
     if ((*r)->has_value()) {
@@ -718,11 +718,9 @@ TEST_F(RedisClientTest, BoundsBytesWaitingToBeWritten) {
   options.max_buffered_bytes = 1024 * 1024;
   auto client = Connect(options);
   const std::string value(64 * 1024, 'v');
-  std::vector<std::shared_ptr<std::optional<Result<Reply>>>> results;
+  Slots results;
   for (int i = 0; i < 40; ++i) results.push_back(Launch(*client, {"SET", Key("buffered"), value}, 5s));
-  ASSERT_TRUE(RunUntil(io_, [&] {
-    return std::all_of(results.begin(), results.end(), [](const auto& r) { return r->has_value(); });
-  }));
+  ASSERT_TRUE(RunUntil(io_, [&] { return AllAnswered(results); }));
   int written = 0;
   int refused = 0;
   for (const auto& r : results) {
