@@ -33,6 +33,7 @@ boost::json::object ErrorJson(const Error& error) {
 
 Response ErrorResponse(const Error& error) {
   Response r = JsonResponse(HttpStatusFor(error.code), boost::json::object{{"error", ErrorJson(error)}});
+  r.error_code = ErrorCodeName(error.code);
   if (error.retry_after_seconds) r.headers.emplace_back("Retry-After", std::to_string(*error.retry_after_seconds));
   return r;
 }

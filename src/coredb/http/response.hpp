@@ -17,6 +17,7 @@ struct Response {
   std::string body;  // serialized JSON (or text for /metrics)
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
+  const char* error_code = nullptr;  // set by ErrorResponse: the code for logs and metrics
 };
 
 Response JsonResponse(unsigned status, const boost::json::value& body);

@@ -298,16 +298,7 @@ asio::awaitable<void> Server::RunSession(std::list<Session>::iterator session) {
     bool keep_alive = request.keep_alive() && !stopping_;
     unsigned status = response.status;
     std::optional<std::string_view> error_code;
-    std::string code_copy;
-    if (status >= 400) {
-      // The code is inside the body; extract it cheaply for the log without reparsing.
-      auto pos = response.body.find("\"code\":\"");
-      if (pos != std::string::npos) {
-        auto end = response.body.find('"', pos + 8);
-        code_copy = response.body.substr(pos + 8, end - pos - 8);
-        error_code = code_copy;
-      }
-    }
+    if (response.error_code != nullptr) error_code = response.error_code;
     bool ok = co_await write(std::move(response), request.version(), keep_alive, request_id);
     if (observer_) {
       observer_({request_id, request.method_string(), matched ? ctx.route : "unmatched", ctx.principal.client_name,
