@@ -5,13 +5,16 @@
 #include "coredb/adapters/postgres/pg_pool.hpp"
 #include "coredb/adapters/redis/redis_backend.hpp"
 #include "coredb/adapters/redis/redis_client.hpp"
+#include "coredb/adapters/redis/redis_pool.hpp"
 #include "coredb/core/token_auth.hpp"
 #include "coredb/http/handlers/health_handler.hpp"
 #include "coredb/http/handlers/query_handler.hpp"
+#include "coredb/http/handlers/session_handler.hpp"
 #include "coredb/http/router.hpp"
 #include "coredb/http/server.hpp"
 #include "coredb/observability/health.hpp"
 #include "coredb/observability/logging.hpp"
+#include "coredb/sessions/session_manager.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -20,6 +23,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <spdlog/spdlog.h>
+
+#include <openssl/rand.h>
 
 #include <cstdio>
 
@@ -65,6 +70,28 @@ redis::RedisOptions MakeRedisOptions(const config::RedisConfig& r, int db, const
   return options;
 }
 
+redis::RedisPoolOptions MakeRedisPoolOptions(const config::RedisConfig& r) {
+  redis::RedisPoolOptions options;
+  options.connection = MakeRedisOptions(r, r.db, "lease");
+  options.max_size = r.pool_size;
+  options.idle_timeout = r.idle_timeout;
+  return options;
+}
+
+// COREDB_INSTANCE_ID, or 8 random hex digits: lease ids name the instance that owns them.
+std::string InstanceId(const config::Config& cfg) {
+  if (!cfg.instance_id.empty()) return cfg.instance_id;
+  unsigned char bytes[4] = {};
+  RAND_bytes(bytes, sizeof bytes);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (unsigned char b : bytes) {
+    id += kHex[b >> 4];
+    id += kHex[b & 15];
+  }
+  return id;
+}
+
 // Everything the running service owns, in construction order (destroyed in reverse).
 struct Service {
   explicit Service(const config::Config& cfg)
@@ -77,11 +104,14 @@ struct Service {
         pg_probe_pool(ioc.get_executor(), MakePoolOptions("postgresql-health", cfg.postgres, cfg, 1), cancel_worker),
         vector_probe_pool(ioc.get_executor(), MakePoolOptions("vector-health", cfg.vector, cfg, 1), cancel_worker),
         redis_client(ioc.get_executor(), MakeRedisOptions(cfg.redis, cfg.redis.db, "cache")),
+        redis_pool(ioc.get_executor(), MakeRedisPoolOptions(cfg.redis)),
         pg_backend(pg_pool, cfg.max_result_bytes),
         vector_backend(vector_pool, cfg.max_result_bytes),
         pg_probe(pg_probe_pool, cfg.max_result_bytes),
         vector_probe(vector_probe_pool, cfg.max_result_bytes),
         redis_backend(redis_client),
+        sessions(ioc.get_executor(), sessions::SessionOptions{InstanceId(cfg)}, pg_backend, vector_backend,
+                 redis_pool),
         authenticator(cfg.admin_token),
         health(ioc.get_executor(),
                {{"database", [this](std::chrono::milliseconds t) { return pg_probe.Ping(t); }},
@@ -89,7 +119,8 @@ struct Service {
                 {"vector", [this](std::chrono::milliseconds t) { return vector_probe.Ping(t); }}}),
         server(ioc, cfg.http, router, authenticator, [](const http::CompletedRequest& r) { LogRequest(r); }) {
     http::RegisterHealthRoutes(router, health);
-    http::RegisterQueryRoutes(router, {pg_backend, vector_backend, redis_backend, cfg.default_query_timeout});
+    http::RegisterQueryRoutes(router, {pg_backend, vector_backend, redis_backend, sessions, cfg.default_query_timeout});
+    http::RegisterSessionRoutes(router, sessions);
   }
 
   static void LogRequest(const http::CompletedRequest& r) {
@@ -108,10 +139,13 @@ struct Service {
     health.SetDraining();
     co_await server.Shutdown(std::chrono::steady_clock::now() + config.http.shutdown_timeout);
     health.Stop();
+    // Open transactions are rolled back and leases given back (their pools reset the sessions).
+    sessions.CloseAll();
     pg_pool.Close();
     vector_pool.Close();
     pg_probe_pool.Close();
     vector_probe_pool.Close();
+    redis_pool.Close();
     redis_client.Stop();
     spdlog::info("stopped");
     ioc.stop();
@@ -125,11 +159,13 @@ struct Service {
   pg::Pool pg_probe_pool;
   pg::Pool vector_probe_pool;
   redis::RedisClient redis_client;
+  redis::RedisPool redis_pool;
   pg::PgBackend pg_backend;
   pg::PgBackend vector_backend;
   pg::PgBackend pg_probe;
   pg::PgBackend vector_probe;
   redis::RedisBackend redis_backend;
+  sessions::SessionManager sessions;
   AdminAuthenticator authenticator;
   http::Router router;
   observability::HealthMonitor health;
@@ -161,7 +197,10 @@ int Serve(const config::Config& cfg) {
   service->health.Start();
   service->server.Start();
   observability::LogEvent(spdlog::level::info, "listening",
-                          {{"host", cfg.http.host}, {"port", service->server.port()}, {"version", COREDB_VERSION}});
+                          {{"host", cfg.http.host},
+                           {"port", service->server.port()},
+                           {"version", COREDB_VERSION},
+                           {"instance", service->sessions.registry().instance_id()}});
   spdlog::default_logger()->flush();
 
   asio::signal_set signals(service->ioc, SIGINT, SIGTERM);

@@ -2,6 +2,8 @@
 
 #include "coredb/core/percent_decode.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <limits>
@@ -180,6 +182,8 @@ void LoadRedis(Reader& r, Config& cfg) {
   r.ReadInt("REDIS_DB", redis.db, 0, 15);
   r.ReadInt("REDIS_SESSION_DB", redis.session_db, 0, 15);
   r.ReadMillis("REDIS_COMMAND_TIMEOUT", redis.command_timeout, 10, 60000);
+  r.ReadInt("REDIS_POOL_SIZE", redis.pool_size, 1, 1000);
+  r.ReadMillis("REDIS_IDLE_TIMEOUT", redis.idle_timeout, 1000, 24LL * 3600 * 1000);
 }
 
 }  // namespace
@@ -208,6 +212,13 @@ LoadResult Load(const EnvReader& env) {
   if (auto token = r.Get("COREDB_ADMIN_TOKEN")) {
     if (token->size() < 16) r.Problem("COREDB_ADMIN_TOKEN must be at least 16 characters long");
     cfg.admin_token = *token;
+  }
+
+  if (auto id = r.Get("COREDB_INSTANCE_ID")) {
+    const bool valid = !id->empty() && id->size() <= 32 &&
+                       std::all_of(id->begin(), id->end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
+    if (!valid) r.Problem("COREDB_INSTANCE_ID must be 1..32 letters or digits (it is part of lease ids)");
+    else cfg.instance_id = *id;
   }
 
   LoadPostgres(r, cfg);

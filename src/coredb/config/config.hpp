@@ -26,6 +26,8 @@ struct RedisConfig {
   int db = 0;
   int session_db = 1;
   std::chrono::milliseconds command_timeout{1000};
+  std::size_t pool_size = 10;  // dedicated connections for leases (REDIS_POOL_SIZE)
+  std::chrono::milliseconds idle_timeout{30000};
 };
 
 struct HttpConfig {
@@ -45,6 +47,9 @@ struct Config {
   std::string admin_token;
   std::size_t max_result_bytes = 16 * 1024 * 1024;
   std::chrono::milliseconds default_query_timeout{30000};
+  // Names this instance in lease and transaction ids (COREDB_INSTANCE_ID, [A-Za-z0-9]{1,32});
+  // random per start when unset.
+  std::string instance_id;
 };
 
 // Reads variables through `getenv` (injectable for tests). Returns the config, or the list of

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -45,6 +46,11 @@ class SqlBackend {
  public:
   virtual ~SqlBackend() = default;
   virtual boost::asio::awaitable<Result<SqlOutcome>> Run(const SqlStatement& statement) = 0;
+  // A batch in one round trip on one pooled connection; one Result per statement, in order.
+  // `atomic`: all in one implicit transaction (a failure undoes the earlier ones and skips the
+  // rest); otherwise each in its own.
+  virtual boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> RunBatch(
+      std::span<const SqlStatement> statements, bool atomic, std::chrono::milliseconds timeout) = 0;
   virtual PoolStats Stats() const = 0;
 };
 

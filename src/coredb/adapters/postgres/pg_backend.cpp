@@ -9,39 +9,141 @@ namespace coredb::pg {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+
+double MillisSince(Clock::time_point start) {
+  return static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start).count()) /
+         1000.0;
+}
+
+pg::RowMode ToPgRowMode(coredb::RowMode mode) {
+  return mode == coredb::RowMode::kArray ? pg::RowMode::kArray : pg::RowMode::kObject;
+}
+
+// What a result costs in the response, roughly (ResultToJson's own estimate is exact enough per
+// result; across a batch this keeps the sum bounded).
+std::size_t EstimateBytes(const PGresult* res) {
+  std::size_t total = 64;
+  const int rows = PQntuples(res), cols = PQnfields(res);
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) total += static_cast<std::size_t>(PQgetlength(res, r, c)) + 4;
+  }
+  return total;
+}
+
+}  // namespace
+
 boost::asio::awaitable<Result<SqlOutcome>> PgBackend::Run(const SqlStatement& statement) {
+  // `timeout` bounds the wait for a connection and, separately, the statement on the server
+  // (node-postgres' connectionTimeoutMillis and statement_timeout). Passing the same value every
+  // time lets the connection keep its statement_timeout instead of re-setting it per request.
+  auto connection = co_await pool_.Acquire(statement.timeout);
+  if (!connection) co_return connection.error();
+  auto outcome = co_await RunOn(**connection, statement);
+  co_return outcome;
+}
+
+boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunOn(Connection& connection, const SqlStatement& statement) {
   std::vector<std::optional<std::string>> params;
   if (statement.params != nullptr) {
     auto encoded = EncodeParams(*statement.params);
     if (!encoded) co_return encoded.error();
     params = std::move(*encoded);
   }
-  // `timeout` bounds the wait for a connection and, separately, the statement on the server
-  // (node-postgres' connectionTimeoutMillis and statement_timeout). Passing the same value every
-  // time lets the connection keep its statement_timeout instead of re-setting it per request.
-  auto connection = co_await pool_.Acquire(statement.timeout);
-  if (!connection) co_return connection.error();
-
   auto started = Clock::now();
-  auto result = co_await (*connection)->Execute(Statement{statement.sql, params, statement.timeout});
+  auto result = co_await connection.Execute(Statement{statement.sql, params, statement.timeout});
   if (!result) co_return result.error();
-  double duration_ms =
-      static_cast<double>(std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started).count()) /
-      1000.0;
+  double duration_ms = MillisSince(started);
 
-  auto missing = types_.Missing(result->get());
-  if (!missing.empty()) {
-    // Learn the names of types this database defined itself, once; the lookup is a query of
-    // its own on the same connection.
-    std::vector<std::optional<std::string>> lookup_params{TypeRegistry::LookupParam(missing)};
-    auto lookup = co_await (*connection)->Execute(Statement{TypeRegistry::LookupSql(), lookup_params, statement.timeout});
-    if (lookup) types_.AddFromLookup(lookup->get());
-  }
-
-  auto body = ResultToJson(result->get(), statement.row_mode == coredb::RowMode::kArray ? pg::RowMode::kArray : pg::RowMode::kObject,
-                           types_, max_result_bytes_);
+  std::vector<const PGresult*> results{result->get()};
+  co_await LearnTypes(connection, results, statement.timeout);
+  auto body = ResultToJson(result->get(), ToPgRowMode(statement.row_mode), types_, max_result_bytes_);
   if (!body) co_return body.error();
   co_return SqlOutcome{std::move(*body), duration_ms};
+}
+
+boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBatchOn(
+    Connection* connection, std::span<const SqlStatement> statements, bool atomic, std::chrono::milliseconds timeout) {
+  // Parameters are encoded before anything is sent: a bad one fails the batch with its index.
+  std::vector<std::vector<std::optional<std::string>>> params(statements.size());
+  for (std::size_t i = 0; i < statements.size(); ++i) {
+    if (statements[i].params == nullptr) continue;
+    auto encoded = EncodeParams(*statements[i].params);
+    if (!encoded) {
+      Error error = encoded.error();
+      error.message = "queries[" + std::to_string(i) + "]: " + error.message;
+      error.failed_index = i;
+      co_return error;
+    }
+    params[i] = std::move(*encoded);
+  }
+  std::vector<Statement> pg_statements;
+  pg_statements.reserve(statements.size());
+  for (std::size_t i = 0; i < statements.size(); ++i) {
+    pg_statements.push_back(Statement{statements[i].sql, params[i], timeout});
+  }
+
+  PooledConnection pooled;
+  if (connection == nullptr) {
+    auto acquired = co_await pool_.Acquire(timeout);
+    if (!acquired) co_return acquired.error();
+    pooled = std::move(*acquired);
+    connection = pooled.get();
+  }
+  auto started = Clock::now();
+  auto results = co_await connection->ExecuteBatch(pg_statements, atomic, timeout);
+  if (!results) co_return results.error();
+  const double duration_ms = MillisSince(started);
+
+  std::vector<const PGresult*> ok;
+  for (const auto& r : *results) {
+    const auto status = PQresultStatus(r.get());
+    if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) ok.push_back(r.get());
+  }
+  co_await LearnTypes(*connection, ok, timeout);
+
+  std::vector<Result<SqlOutcome>> out;
+  out.reserve(results->size());
+  std::size_t used = 0;
+  for (std::size_t i = 0; i < results->size(); ++i) {
+    const PGresult* r = (*results)[i].get();
+    const auto status = PQresultStatus(r);
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+      out.emplace_back(Connection::StatementError(r, timeout));
+      continue;
+    }
+    const std::size_t budget = used < max_result_bytes_ ? max_result_bytes_ - used : 0;
+    auto body = ResultToJson(r, ToPgRowMode(statements[i].row_mode), types_, budget);
+    if (!body) {
+      Error error = body.error();
+      if (error.code == ErrorCode::kPayloadTooLarge) {
+        error.message = "the batch's results exceed MAX_RESULT_BYTES (" + std::to_string(max_result_bytes_) +
+                        " bytes) at queries[" + std::to_string(i) + "]";
+      }
+      error.failed_index = i;
+      co_return error;
+    }
+    used += EstimateBytes(r);
+    // The round trip is shared: each entry reports the batch's server time.
+    out.emplace_back(SqlOutcome{std::move(*body), duration_ms});
+  }
+  co_return out;
+}
+
+boost::asio::awaitable<void> PgBackend::LearnTypes(Connection& connection, const std::vector<const PGresult*>& results,
+                                                   std::chrono::milliseconds timeout) {
+  std::vector<Oid> missing;
+  for (const PGresult* r : results) {
+    for (Oid oid : types_.Missing(r)) {
+      if (std::find(missing.begin(), missing.end(), oid) == missing.end()) missing.push_back(oid);
+    }
+  }
+  if (missing.empty()) co_return;
+  // Learn the names of types this database defined itself, once; the lookup is a query of its
+  // own on the same connection. Inside an aborted transaction it fails: the names stay unknown.
+  std::vector<std::optional<std::string>> lookup_params{TypeRegistry::LookupParam(missing)};
+  auto lookup = co_await connection.Execute(Statement{TypeRegistry::LookupSql(), lookup_params, timeout});
+  if (lookup) types_.AddFromLookup(lookup->get());
 }
 
 coredb::PoolStats PgBackend::Stats() const {

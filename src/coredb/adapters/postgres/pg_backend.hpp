@@ -7,6 +7,9 @@
 #include "coredb/adapters/postgres/type_registry.hpp"
 #include "coredb/core/ports.hpp"
 
+#include <span>
+#include <vector>
+
 namespace coredb::pg {
 
 class PgBackend final : public SqlBackend {
@@ -16,10 +19,33 @@ class PgBackend final : public SqlBackend {
   boost::asio::awaitable<Result<SqlOutcome>> Run(const SqlStatement& statement) override;
   coredb::PoolStats Stats() const override;
 
+  // One statement on `connection` (a lease's), which must stay valid until this completes.
+  boost::asio::awaitable<Result<SqlOutcome>> RunOn(Connection& connection, const SqlStatement& statement);
+
+  // A batch in one round trip (Connection::ExecuteBatch) on `connection`, or on a pooled one when
+  // null. One Result per statement, in order; `timeout` bounds the pool wait and the batch. The
+  // results share one MAX_RESULT_BYTES budget.
+  boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> RunBatch(std::span<const SqlStatement> statements,
+                                                                           bool atomic,
+                                                                           std::chrono::milliseconds timeout) override {
+    return RunBatchOn(nullptr, statements, atomic, timeout);
+  }
+  boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> RunBatchOn(Connection* connection,
+                                                                           std::span<const SqlStatement> statements,
+                                                                           bool atomic,
+                                                                           std::chrono::milliseconds timeout);
+
+  Pool& pool() { return pool_; }
+  const Pool& pool() const { return pool_; }
+
   // `SELECT 1` on a pooled connection within `timeout` (health probe).
   boost::asio::awaitable<bool> Ping(std::chrono::milliseconds timeout);
 
  private:
+  // Teaches the registry the names of types the results use that it does not know yet.
+  boost::asio::awaitable<void> LearnTypes(Connection& connection, const std::vector<const PGresult*>& results,
+                                          std::chrono::milliseconds timeout);
+
   Pool& pool_;
   std::size_t max_result_bytes_;
   TypeRegistry types_;

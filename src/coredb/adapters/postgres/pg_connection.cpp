@@ -388,25 +388,27 @@ Result<void> Connection::SendPipeline(std::span<const Command> commands) {
     MarkBroken(error);
     return error;
   }
-  segment_ = 0;
-  segment_results_.clear();
-  segment_results_.resize(commands.size());
+  command_ = 0;
+  command_has_result_ = false;
+  command_results_.clear();
+  command_results_.resize(commands.size());
   std::string sql;
   std::vector<const char*> values;
   for (const Command& command : commands) {
     sql.assign(command.sql);
     values.clear();
     for (const auto& p : command.params) values.push_back(p ? p->c_str() : nullptr);
+    const bool last = &command == &commands.back();
     const bool queued = PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
                                           values.empty() ? nullptr : values.data(), nullptr, nullptr, 0) == 1 &&
-                        PQpipelineSync(conn_) == 1;
+                        ((!command.sync && !last) || PQpipelineSync(conn_) == 1);
     if (!queued) {
       // Part of the pipeline may be queued already: the connection's state is unknown.
       Error error = MapConnectionError("could not send the statement to PostgreSQL", PQerrorMessage(conn_));
       MarkBroken(error);
       return error;
     }
-    ++pending_syncs_;
+    if (command.sync || last) ++pending_syncs_;
   }
   return Result<void>{};
 }
@@ -430,29 +432,33 @@ awaitable<Connection::PumpOutcome> Connection::Pump(Clock::time_point deadline) 
           break;
         }
         previous_was_null = true;
+        if (command_has_result_) {
+          ++command_;
+          command_has_result_ = false;
+        }
         continue;
       }
       previous_was_null = false;
       const ExecStatusType status = PQresultStatus(result.get());
       if (status == PGRES_PIPELINE_SYNC) {
         --pending_syncs_;
-        ++segment_;
         continue;
       }
+      command_has_result_ = true;
       if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
         MarkBroken(Error(ErrorCode::kQueryError, "COPY ... FROM STDIN / TO STDOUT is not supported"));
         co_return PumpOutcome::kBroken;
       }
-      if (segment_ < segment_results_.size()) {
-        auto& slot = segment_results_[segment_];
-        // Keep a segment's first error; otherwise its last result.
+      if (command_ < command_results_.size()) {
+        auto& slot = command_results_[command_];
+        // Keep a command's first error; otherwise its last result.
         if (!slot || PQresultStatus(slot.get()) != PGRES_FATAL_ERROR) slot = std::move(result);
       }
     }
     if (pending_syncs_ == 0) break;
     if (PQstatus(conn_) == CONNECTION_BAD || stalled) {
       // The server went away mid-exchange (often after sending a FATAL error, e.g. 57P01).
-      const PGresult* last = segment_ < segment_results_.size() ? segment_results_[segment_].get() : nullptr;
+      const PGresult* last = command_ < command_results_.size() ? command_results_[command_].get() : nullptr;
       if (last != nullptr && PQresultStatus(last) == PGRES_FATAL_ERROR && PQresultErrorField(last, PG_DIAG_SQLSTATE)) {
         Error error = MapPgError(last);
         error.code = ErrorCode::kDatabaseUnavailable;
@@ -481,8 +487,9 @@ void Connection::FinishExchange() {
     MarkBroken(MapConnectionError("PostgreSQL connection left in an unexpected state", PQerrorMessage(conn_)));
   }
   while (PGnotify* n = PQnotifies(conn_)) PQfreemem(n);  // LISTEN payloads are not delivered anywhere
-  segment_results_.clear();
-  segment_ = 0;
+  command_results_.clear();
+  command_ = 0;
+  command_has_result_ = false;
 }
 
 awaitable<bool> Connection::SettleBeforeUse(Clock::time_point deadline) {
@@ -524,22 +531,27 @@ awaitable<bool> Connection::SettleBeforeUse(Clock::time_point deadline) {
 // ---------------------------------------------------------------------------------------------
 // public operations
 
-awaitable<Result<PgResultPtr>> Connection::Execute(const Statement& statement) {
-  const auto timeout = statement.timeout.count() > 0 ? statement.timeout : default_timeout_;
+awaitable<Result<std::vector<PgResultPtr>>> Connection::Exchange(std::span<const Command> user_commands,
+                                                                std::chrono::milliseconds timeout,
+                                                                bool& cancelled_for_timeout) {
+  timeout = timeout.count() > 0 ? timeout : default_timeout_;
   const auto start = Clock::now();
   if (broken_) co_return broken_error_.value_or(Error(ErrorCode::kDatabaseUnavailable, "connection is broken"));
   if (in_operation_) co_return BusyError();
   const OperationGuard guard(in_operation_);
-  if (statement.params.size() > static_cast<std::size_t>(kMaxParams)) {
-    co_return Error(ErrorCode::kInvalidRequest, "too many parameters (at most 65535)");
-  }
-  if (statement.sql.find('\0') != std::string_view::npos) {
-    co_return Error(ErrorCode::kInvalidRequest, "the statement contains a NUL character");
-  }
-  for (std::size_t i = 0; i < statement.params.size(); ++i) {
-    const auto& p = statement.params[i];
-    if (p && p->find('\0') != std::string::npos) {
-      co_return Error(ErrorCode::kInvalidRequest, "parameter " + std::to_string(i + 1) + " contains a NUL character");
+  for (const Command& command : user_commands) {
+    if (command.params.size() > static_cast<std::size_t>(kMaxParams)) {
+      co_return Error(ErrorCode::kInvalidRequest, "too many parameters (at most 65535)");
+    }
+    if (command.sql.find('\0') != std::string_view::npos) {
+      co_return Error(ErrorCode::kInvalidRequest, "the statement contains a NUL character");
+    }
+    for (std::size_t i = 0; i < command.params.size(); ++i) {
+      const auto& p = command.params[i];
+      if (p && p->find('\0') != std::string::npos) {
+        co_return Error(ErrorCode::kInvalidRequest,
+                        "parameter " + std::to_string(i + 1) + " contains a NUL character");
+      }
     }
   }
   if (needs_drain()) {
@@ -554,15 +566,14 @@ awaitable<Result<PgResultPtr>> Connection::Execute(const Statement& statement) {
   const bool set_timeout = current_timeout_ != timeout;
   const PGTransactionStatusType status_before = PQtransactionStatus(conn_);
   const std::optional<std::string> timeout_param[1] = {std::to_string(timeout.count())};
-  Command commands[2];
-  std::size_t count = 0;
-  if (set_timeout) commands[count++] = Command{kSetTimeoutSql, timeout_param};
-  commands[count++] = Command{statement.sql, statement.params};
+  std::vector<Command> commands;
+  commands.reserve(user_commands.size() + 1);
+  if (set_timeout) commands.push_back(Command{kSetTimeoutSql, timeout_param, true});
+  commands.insert(commands.end(), user_commands.begin(), user_commands.end());
   current_timeout_.reset();  // unknown until set_config's answer is read
-  if (auto sent = SendPipeline(std::span(commands, count)); !sent) co_return sent.error();
+  if (auto sent = SendPipeline(commands); !sent) co_return sent.error();
 
   PumpOutcome outcome = co_await Pump(start + timeout + kCancelGrace);
-  bool cancelled_for_timeout = false;
   if (outcome == PumpOutcome::kTimeout) {
     // The server did not enforce statement_timeout (or its answer is stuck): cancel from here.
     RequestCancel();
@@ -586,7 +597,7 @@ awaitable<Result<PgResultPtr>> Connection::Execute(const Statement& statement) {
     co_return broken_error_.value_or(Error(ErrorCode::kDatabaseUnavailable, "connection is broken"));
   }
 
-  std::vector<PgResultPtr> results = std::move(segment_results_);
+  std::vector<PgResultPtr> results = std::move(command_results_);
   FinishExchange();
   if (cancel_ticket_ && cancel_ticket_->done()) cancel_ticket_.reset();
   if (set_timeout) {
@@ -596,33 +607,63 @@ awaitable<Result<PgResultPtr>> Connection::Execute(const Statement& statement) {
       // Inside a transaction block the setting is undone if the transaction rolls back.
       if (status_before != PQTRANS_IDLE) timeout_set_in_transaction_ = true;
     }
+    results.erase(results.begin());
   } else {
     current_timeout_ = timeout;
   }
-  PgResultPtr result = std::move(results.back());
-  if (!result) {
-    MarkBroken(Error(ErrorCode::kInternal, "PostgreSQL sent no result for the statement"));
-    co_return *broken_error_;
+  for (const auto& result : results) {
+    if (!result) {
+      MarkBroken(Error(ErrorCode::kInternal, "PostgreSQL sent no result for a statement"));
+      co_return *broken_error_;
+    }
+    NoteStatementEffects(result.get());
   }
-  NoteStatementEffects(result.get());
   if (broken_) co_return *broken_error_;
+  co_return results;
+}
 
+awaitable<Result<PgResultPtr>> Connection::Execute(const Statement& statement) {
+  const Command command{statement.sql, statement.params, true};
+  bool cancelled_for_timeout = false;
+  auto results = co_await Exchange(std::span(&command, 1), statement.timeout, cancelled_for_timeout);
+  if (!results) co_return results.error();
+  PgResultPtr result = std::move(results->front());
   switch (PQresultStatus(result.get())) {
     case PGRES_TUPLES_OK:
     case PGRES_COMMAND_OK: co_return result;
     case PGRES_EMPTY_QUERY: co_return Error(ErrorCode::kQueryError, "the statement is empty");
     default: break;
   }
-  Error error = MapPgError(result.get());
+  const auto timeout = statement.timeout.count() > 0 ? statement.timeout : default_timeout_;
+  co_return StatementError(result.get(), timeout, cancelled_for_timeout);
+}
+
+awaitable<Result<std::vector<PgResultPtr>>> Connection::ExecuteBatch(std::span<const Statement> statements,
+                                                                    bool atomic, std::chrono::milliseconds timeout) {
+  if (statements.empty()) co_return std::vector<PgResultPtr>{};
+  std::vector<Command> commands;
+  commands.reserve(statements.size());
+  for (const Statement& s : statements) commands.push_back(Command{s.sql, s.params, !atomic});
+  bool cancelled_for_timeout = false;
+  auto results = co_await Exchange(commands, timeout, cancelled_for_timeout);
+  co_return results;
+}
+
+Error Connection::StatementError(const PGresult* result, std::chrono::milliseconds timeout,
+                                 bool cancelled_for_timeout) {
+  if (PQresultStatus(result) == PGRES_PIPELINE_ABORTED) {
+    return Error(ErrorCode::kQueryError, "not run: an earlier statement of the batch failed");
+  }
+  if (PQresultStatus(result) == PGRES_EMPTY_QUERY) return Error(ErrorCode::kQueryError, "the statement is empty");
+  Error error = MapPgError(result);
   if (error.pg && error.pg->sqlstate == "57014") {
-    const std::string_view primary = PQresultErrorField(result.get(), PG_DIAG_MESSAGE_PRIMARY)
-                                         ? PQresultErrorField(result.get(), PG_DIAG_MESSAGE_PRIMARY)
-                                         : "";
+    const char* primary_field = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+    const std::string_view primary = primary_field ? primary_field : "";
     if (cancelled_for_timeout || primary.find("statement timeout") != std::string_view::npos) {
       error.message = "statement exceeded its timeout of " + std::to_string(timeout.count()) + " ms and was cancelled";
     }
   }
-  co_return error;
+  return error;
 }
 
 awaitable<Result<void>> Connection::Drain(std::chrono::milliseconds timeout) {
@@ -659,7 +700,7 @@ awaitable<Result<void>> Connection::Reset(std::chrono::milliseconds timeout) {
     MarkBroken(Error(ErrorCode::kDatabaseUnavailable, "resetting the PostgreSQL session timed out"));
   }
   if (outcome != PumpOutcome::kDone) co_return *broken_error_;
-  std::vector<PgResultPtr> results = std::move(segment_results_);
+  std::vector<PgResultPtr> results = std::move(command_results_);
   FinishExchange();
   for (const auto& r : results) {
     if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {

@@ -74,6 +74,23 @@ class Connection {
   // `statement` (its sql and params) must stay valid until the returned awaitable completes.
   boost::asio::awaitable<Result<PgResultPtr>> Execute(const Statement& statement);
 
+  // Runs `statements` in one round trip (pipeline mode). `atomic`: one Sync after the last, so
+  // they run as one implicit transaction (or inside the open transaction block) and a failure
+  // skips the rest (their results are PGRES_PIPELINE_ABORTED) and undoes the earlier ones, unless
+  // a transaction block is open (then it is left aborted, as PostgreSQL does). Not atomic: each
+  // statement has its own Sync and its own implicit transaction. Returns one result per statement,
+  // error results included (the caller maps them); a connection-level failure (lost, cancelled,
+  // client-side deadline) is the Error. `timeout` is each statement's statement_timeout and, with
+  // the same grace as Execute, the deadline of the whole exchange. Same rules as Execute otherwise.
+  boost::asio::awaitable<Result<std::vector<PgResultPtr>>> ExecuteBatch(std::span<const Statement> statements,
+                                                                         bool atomic,
+                                                                         std::chrono::milliseconds timeout);
+
+  // The API error for a statement's error result (PGRES_FATAL_ERROR, PGRES_PIPELINE_ABORTED,
+  // PGRES_EMPTY_QUERY): MapPgError, with 57014 worded as a timeout of `timeout`.
+  static Error StatementError(const PGresult* result, std::chrono::milliseconds timeout,
+                              bool cancelled_for_timeout = false);
+
   // Consumes what an abandoned statement still sends, and waits for its cancel request to be
   // delivered, within `timeout`. On failure the connection is broken.
   boost::asio::awaitable<Result<void>> Drain(std::chrono::milliseconds timeout);
@@ -112,13 +129,21 @@ class Connection {
   struct Command {
     std::string_view sql;
     std::span<const std::optional<std::string>> params;
+    bool sync = true;  // a Sync follows (ends the implicit transaction); the last command always has one
   };
 
   Connection(boost::asio::any_io_executor executor, PGconn* conn, CancelWorker& cancel_worker);
 
   boost::asio::awaitable<Result<void>> Connect(std::chrono::steady_clock::time_point deadline,
                                                std::chrono::milliseconds connect_timeout, std::string_view password);
-  // Sends each command followed by a Sync, in pipeline mode (nothing is awaited).
+  // The common path of Execute and ExecuteBatch: checks, settles an abandoned statement, sets
+  // statement_timeout when it changes, sends, reads, and returns one result per command of
+  // `commands` (error results included).
+  boost::asio::awaitable<Result<std::vector<PgResultPtr>>> Exchange(std::span<const Command> commands,
+                                                                    std::chrono::milliseconds timeout,
+                                                                    bool& cancelled_for_timeout);
+  // Sends the commands (each followed by a Sync when it asks for one), in pipeline mode
+  // (nothing is awaited).
   Result<void> SendPipeline(std::span<const Command> commands);
   // Flushes and reads until every Sync sent has been answered, or the deadline passes.
   boost::asio::awaitable<PumpOutcome> Pump(std::chrono::steady_clock::time_point deadline);
@@ -150,10 +175,11 @@ class Connection {
   bool in_operation_ = false;  // an Execute/Drain/Reset is running
   std::optional<Error> broken_error_;
 
-  // The exchange in flight: Syncs not yet answered, and the results of each segment.
+  // The exchange in flight: Syncs not yet answered, and the result of each command.
   int pending_syncs_ = 0;
-  std::size_t segment_ = 0;
-  std::vector<PgResultPtr> segment_results_;
+  std::size_t command_ = 0;            // the command whose results are being read
+  bool command_has_result_ = false;    // ... and it has sent at least one
+  std::vector<PgResultPtr> command_results_;
   std::shared_ptr<CancelTicket> cancel_ticket_;  // a cancel request not yet delivered
 
   static constexpr std::size_t kTrackedParameterCount = 10;

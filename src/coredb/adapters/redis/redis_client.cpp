@@ -372,7 +372,7 @@ void RedisClient::Stop() {
   spdlog::info("redis {}: stopped", options_.name);
 }
 
-std::optional<std::string> RedisClient::RejectReason(const std::vector<std::string>& args) {
+std::optional<std::string> RedisClient::RejectReason(const std::vector<std::string>& args, bool dedicated) {
   if (args.empty() || args.front().empty()) return "empty redis command";
   // Commands that change the connection's protocol state: on a connection shared by every
   // caller they would leak into other callers' commands, and the SUBSCRIBE family and MONITOR
@@ -382,12 +382,18 @@ std::optional<std::string> RedisClient::RejectReason(const std::vector<std::stri
       "SUNSUBSCRIBE", "MONITOR",  "SELECT",     "AUTH",        "HELLO",
       "RESET",     "QUIT",       "MULTI",      "EXEC",        "DISCARD",
       "WATCH",     "UNWATCH",    "SYNC",       "PSYNC",       "REPLCONF"};
+  // A leased connection is the lessee's own: transactions and optimistic locking are its point.
+  static constexpr std::array<std::string_view, 5> kDedicatedOnly = {"MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH"};
   const std::string name = Upper(args.front());
+  const char* where = dedicated ? "a leased connection" : "the shared connection (lease one for MULTI/WATCH)";
+  if (dedicated && std::find(kDedicatedOnly.begin(), kDedicatedOnly.end(), name) != kDedicatedOnly.end()) {
+    return std::nullopt;
+  }
   if (std::find(kConnectionState.begin(), kConnectionState.end(), name) != kConnectionState.end()) {
-    return "redis command " + name + " is not allowed on the shared connection";
+    return "redis command " + name + " is not allowed on " + where;
   }
   if (name == "CLIENT" && args.size() > 1 && Upper(args[1]) == "REPLY") {
-    return std::string("redis command CLIENT REPLY is not allowed on the shared connection");
+    return "redis command CLIENT REPLY is not allowed on " + std::string(where);
   }
   return std::nullopt;
 }
@@ -410,7 +416,7 @@ asio::awaitable<Result<Reply>> RedisClient::Execute(
   ++stats_.commands_total;
   if (commands.empty()) co_return Fail(ErrorCode::kInvalidRequest, "empty redis transaction");
   for (const auto& args : commands) {
-    if (auto reason = RejectReason(args)) co_return Fail(ErrorCode::kInvalidRequest, *reason);
+    if (auto reason = RejectReason(args, options_.dedicated)) co_return Fail(ErrorCode::kInvalidRequest, *reason);
   }
   if (state_ != State::kConnected || !connection_ || connection_->context == nullptr) {
     co_return Fail(ErrorCode::kDatabaseUnavailable, "redis is not connected");
@@ -625,6 +631,12 @@ void RedisClient::OnConnectionClosed(Connection& connection, const std::string& 
   if (state_ == State::kStopped) return;
   last_error_ = reason;
   down_since_ = std::chrono::steady_clock::now();
+  if (options_.dedicated) {
+    lost_ = true;
+    state_ = State::kStopped;
+    spdlog::warn("redis {}: leased connection to {} lost ({})", options_.name, Endpoint(options_), reason);
+    return;
+  }
   failures_in_a_row_ = 0;
   spdlog::warn("redis {}: connection to {} lost ({}); reconnecting", options_.name,
                Endpoint(options_), reason);

@@ -44,6 +44,10 @@ struct RedisOptions {
   // A command that does not fit is refused, unless the buffer is empty.
   std::size_t max_buffered_bytes = 32 * 1024 * 1024;
   std::string name = "cache";  // for logs
+  // A connection leased to one caller (RedisPool): MULTI/EXEC/DISCARD/WATCH/UNWATCH are allowed,
+  // and once connected it never reconnects by itself (a new connection would silently lose the
+  // lessee's MULTI or WATCH state): after a loss every command fails until it is discarded.
+  bool dedicated = false;
 };
 
 // Plain counters (single-threaded). commands_total counts every Command()/Transaction() call;
@@ -103,8 +107,12 @@ class RedisClient {
   const std::string& last_error() const { return last_error_; }
   const RedisOptions& options() const { return options_; }
 
-  // The reason `args` may not run on a shared connection, or nullopt when it may.
-  static std::optional<std::string> RejectReason(const std::vector<std::string>& args);
+  // The reason `args` may not run on a shared connection (or, with `dedicated`, on a leased
+  // one), or nullopt when it may.
+  static std::optional<std::string> RejectReason(const std::vector<std::string>& args, bool dedicated = false);
+
+  // A dedicated connection that was connected and lost it (it will not reconnect).
+  bool lost() const { return lost_; }
 
  private:
   struct Connection;
@@ -142,6 +150,7 @@ class RedisClient {
   std::vector<ReadyWaiter*> ready_waiters_;
   RedisStats stats_;
   std::string last_error_;
+  bool lost_ = false;
   std::minstd_rand rng_;
   // Handlers of the client's own timers and resolver hold a weak reference: they may run
   // after the client is gone.

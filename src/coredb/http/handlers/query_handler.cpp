@@ -1,6 +1,7 @@
 #include "coredb/http/handlers/query_handler.hpp"
 
 #include "coredb/http/json_body.hpp"
+#include "coredb/core/rfc3339.hpp"
 #include "coredb/http/response.hpp"
 
 #include <boost/json/serialize.hpp>
@@ -19,6 +20,50 @@ double MillisSince(std::chrono::steady_clock::time_point start) {
   return static_cast<double>(ns / 1000) / 1000.0;  // microsecond resolution
 }
 
+// sql, params and rowMode of a statement (a query request or a batch entry).
+struct SqlFields {
+  std::string_view sql;
+  const boost::json::array* params = nullptr;
+  RowMode row_mode = RowMode::kObject;
+};
+
+Result<SqlFields> ReadSqlFields(FieldReader& in, const std::string& path) {
+  SqlFields f;
+  auto sql = in.String("sql", FieldReader::Required::kYes);
+  f.params = in.Array("params");
+  if (auto mode = in.String("rowMode")) {
+    if (*mode == "object") f.row_mode = RowMode::kObject;
+    else if (*mode == "array") f.row_mode = RowMode::kArray;
+    else in.Fail("'" + path + "rowMode' must be \"object\" or \"array\"");
+  }
+  if (in.failed()) return in.error();
+  if (sql->find_first_not_of(" \t\r\n") == std::string_view::npos) {
+    return MakeError(ErrorCode::kInvalidRequest, "'" + path + "sql' must not be empty");
+  }
+  // libpq takes C strings: a NUL would silently cut the statement short.
+  if (sql->find('\0') != std::string_view::npos) {
+    return MakeError(ErrorCode::kInvalidRequest, "'" + path + "sql' must not contain NUL characters");
+  }
+  if (f.params != nullptr && f.params->size() > kMaxParams) {
+    return MakeError(ErrorCode::kInvalidRequest, "'" + path + "params' holds more than " +
+                                                     std::to_string(kMaxParams) +
+                                                     " values (the PostgreSQL protocol limit)");
+  }
+  f.sql = *sql;
+  return f;
+}
+
+std::optional<Database> ReadDatabase(FieldReader& in, bool allow_redis) {
+  auto db = in.String("database");
+  if (!db) return std::nullopt;
+  if (*db == "postgresql") return Database::kPostgresql;
+  if (*db == "vector") return Database::kVector;
+  if (*db == "redis" && allow_redis) return Database::kRedis;
+  in.Fail("unknown database '" + std::string(*db) + (allow_redis ? "' (expected postgresql, vector or redis)"
+                                                                  : "' (expected postgresql or vector)"));
+  return std::nullopt;
+}
+
 }  // namespace
 
 Result<QueryRequest> ParseQueryRequest(const boost::json::object& body, std::chrono::milliseconds default_timeout) {
@@ -27,11 +72,9 @@ Result<QueryRequest> ParseQueryRequest(const boost::json::object& body, std::chr
                 "invalidate", "command"});
   QueryRequest q;
   q.timeout = default_timeout;
-  if (auto db = in.String("database")) {
-    if (*db == "postgresql") q.database = Database::kPostgresql;
-    else if (*db == "vector") q.database = Database::kVector;
-    else if (*db == "redis") q.database = Database::kRedis;
-    else in.Fail("unknown database '" + std::string(*db) + "' (expected postgresql, vector or redis)");
+  if (auto db = ReadDatabase(in, true)) {
+    q.database = *db;
+    q.database_given = true;
   }
   if (auto t = in.Integer("timeout", 1, kMaxTimeoutMs)) q.timeout = std::chrono::milliseconds(*t);
   q.connection_id = in.String("connectionId");
@@ -39,10 +82,12 @@ Result<QueryRequest> ParseQueryRequest(const boost::json::object& body, std::chr
   if (in.failed()) return in.error();
 
   if (q.database == Database::kRedis) {
-    for (const char* member : {"sql", "params", "rowMode", "cache", "invalidate"}) {
+    for (const char* member : {"sql", "params", "rowMode", "cache", "invalidate", "transactionId"}) {
       if (in.Has(member)) {
         return MakeError(ErrorCode::kInvalidRequest,
-                         std::string("'") + member + "' does not apply to database redis (send 'command')");
+                         std::string("'") + member + "' does not apply to database redis (send 'command'" +
+                             (std::string_view(member) == "transactionId" ? "; lease a redis connection for MULTI/EXEC)"
+                                                                          : ")"));
       }
     }
     const boost::json::array* command = in.Array("command", FieldReader::Required::kYes);
@@ -65,32 +110,66 @@ Result<QueryRequest> ParseQueryRequest(const boost::json::object& body, std::chr
   if (in.Has("command")) {
     return MakeError(ErrorCode::kInvalidRequest, "'command' only applies to database redis (send 'sql')");
   }
-  auto sql = in.String("sql", FieldReader::Required::kYes);
-  q.params = in.Array("params");
-  if (auto mode = in.String("rowMode")) {
-    if (*mode == "object") q.row_mode = RowMode::kObject;
-    else if (*mode == "array") q.row_mode = RowMode::kArray;
-    else in.Fail("'rowMode' must be \"object\" or \"array\"");
-  }
-  if (in.failed()) return in.error();
-  if (sql->find_first_not_of(" \t\r\n") == std::string_view::npos) {
-    return MakeError(ErrorCode::kInvalidRequest, "'sql' must not be empty");
-  }
-  // libpq takes C strings: a NUL would silently cut the statement short.
-  if (sql->find('\0') != std::string_view::npos) {
-    return MakeError(ErrorCode::kInvalidRequest, "'sql' must not contain NUL characters");
-  }
-  if (q.params != nullptr && q.params->size() > kMaxParams) {
-    return MakeError(ErrorCode::kInvalidRequest, "'params' holds more than " + std::to_string(kMaxParams) +
-                                                     " values (the PostgreSQL protocol limit)");
-  }
-  q.sql = *sql;
+  auto fields = ReadSqlFields(in, "");
+  if (!fields) return fields.error();
+  q.sql = fields->sql;
+  q.params = fields->params;
+  q.row_mode = fields->row_mode;
   if (in.Has("cache") || in.Has("invalidate")) {
     // Cache-aside is not built yet: refusing is honest; silently ignoring would not be.
     return MakeError(ErrorCode::kInvalidRequest, "'cache' and 'invalidate' are not supported by this version yet");
   }
   return q;
 }
+
+Result<BatchRequest> ParseBatchRequest(const boost::json::object& body, std::chrono::milliseconds default_timeout) {
+  FieldReader in(body);
+  in.AllowOnly({"queries", "atomic", "connectionId", "transactionId", "database", "timeout"});
+  BatchRequest b;
+  b.timeout = default_timeout;
+  if (auto db = ReadDatabase(in, false)) {
+    b.database = *db;
+    b.database_given = true;
+  }
+  if (auto t = in.Integer("timeout", 1, kMaxTimeoutMs)) b.timeout = std::chrono::milliseconds(*t);
+  if (auto atomic = in.Bool("atomic")) b.atomic = *atomic;
+  b.connection_id = in.String("connectionId");
+  b.transaction_id = in.String("transactionId");
+  const boost::json::array* queries = in.Array("queries", FieldReader::Required::kYes);
+  if (in.failed()) return in.error();
+  if (queries->empty() || queries->size() > kMaxBatchStatements) {
+    return MakeError(ErrorCode::kInvalidRequest, "'queries' must hold 1.." + std::to_string(kMaxBatchStatements) +
+                                                     " statements (it holds " + std::to_string(queries->size()) +
+                                                     ")");
+  }
+  b.statements.reserve(queries->size());
+  for (std::size_t i = 0; i < queries->size(); ++i) {
+    const std::string path = "queries[" + std::to_string(i) + "].";
+    const auto& entry = (*queries)[i];
+    if (!entry.is_object()) {
+      return MakeError(ErrorCode::kInvalidRequest, "'queries[" + std::to_string(i) + "]' must be an object");
+    }
+    FieldReader e(entry.as_object(), path);
+    e.AllowOnly({"sql", "params", "rowMode"});
+    auto fields = ReadSqlFields(e, path);
+    if (!fields) {
+      Error error = fields.error();
+      error.failed_index = i;
+      return error;
+    }
+    b.statements.push_back(SqlStatement{fields->sql, fields->params, fields->row_mode, b.timeout});
+  }
+  return b;
+}
+
+namespace {
+
+boost::json::object WithLease(boost::json::object body, const sessions::LeaseInfo& lease) {
+  if (!lease.connection_id.empty()) body["expiresAt"] = FormatRfc3339(lease.expires_at);
+  return body;
+}
+
+}  // namespace
 
 void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
   router.Add(beast_http::verb::post, "/api/v1/query", Access::kAuthenticated,
@@ -99,27 +178,83 @@ void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
                if (!body) co_return ErrorResponse(body.error());
                auto q = ParseQueryRequest(*body, deps.default_timeout);
                if (!q) co_return ErrorResponse(q.error());
-               if (q->connection_id) {
-                 co_return ErrorResponse(
-                     MakeError(ErrorCode::kNotFound, "unknown connectionId '" + std::string(*q->connection_id) + "'"));
-               }
-               if (q->transaction_id) {
-                 co_return ErrorResponse(MakeError(
-                     ErrorCode::kNotFound, "unknown transactionId '" + std::string(*q->transaction_id) + "'"));
-               }
+               const bool on_lease = q->connection_id || q->transaction_id;
                if (q->database == Database::kRedis) {
                  auto started = std::chrono::steady_clock::now();
-                 auto reply = co_await deps.redis.Command(std::move(q->command), q->timeout);
+                 sessions::LeaseInfo lease;
+                 Result<boost::json::value> reply = Error();
+                 if (on_lease) {
+                   reply = co_await deps.sessions.RedisCommand(ctx.principal, *q->connection_id,
+                                                               std::move(q->command), q->timeout, lease);
+                 } else {
+                   reply = co_await deps.redis.Command(std::move(q->command), q->timeout);
+                 }
                  if (!reply) co_return ErrorResponse(reply.error());
-                 co_return JsonResponse(200, boost::json::object{{"result", std::move(*reply)},
-                                                                 {"duration", MillisSince(started)}});
+                 co_return JsonResponse(
+                     200, WithLease(boost::json::object{{"result", std::move(*reply)}, {"duration", MillisSince(started)}},
+                                    lease));
                }
-               SqlBackend& backend = q->database == Database::kVector ? deps.vector : deps.postgres;
                SqlStatement statement{q->sql, q->params, q->row_mode, q->timeout};
-               auto outcome = co_await backend.Run(statement);
+               sessions::LeaseInfo lease;
+               Result<SqlOutcome> outcome = Error();
+               if (on_lease) {
+                 sessions::Target target{q->connection_id, q->transaction_id, std::nullopt};
+                 if (q->database_given) target.database = q->database;
+                 outcome = co_await deps.sessions.Query(ctx.principal, target, statement, lease);
+               } else {
+                 SqlBackend& backend = q->database == Database::kVector ? deps.vector : deps.postgres;
+                 outcome = co_await backend.Run(statement);
+               }
                if (!outcome) co_return ErrorResponse(outcome.error());
                outcome->body["duration"] = outcome->duration_ms;
-               co_return JsonResponse(200, outcome->body);
+               co_return JsonResponse(200, WithLease(std::move(outcome->body), lease));
+             });
+
+  router.Add(beast_http::verb::post, "/api/v1/query/batch", Access::kAuthenticated,
+             [deps](RequestContext& ctx) -> boost::asio::awaitable<Response> {
+               auto body = ParseJsonObject(ctx.request);
+               if (!body) co_return ErrorResponse(body.error());
+               auto b = ParseBatchRequest(*body, deps.default_timeout);
+               if (!b) co_return ErrorResponse(b.error());
+               auto started = std::chrono::steady_clock::now();
+               sessions::LeaseInfo lease;
+               const bool in_transaction = b->transaction_id.has_value();
+               Result<std::vector<Result<SqlOutcome>>> outcome = Error();
+               if (b->connection_id || b->transaction_id) {
+                 sessions::Target target{b->connection_id, b->transaction_id, std::nullopt};
+                 if (b->database_given) target.database = b->database;
+                 outcome = co_await deps.sessions.Batch(ctx.principal, target, b->statements, b->atomic, b->timeout,
+                                                        lease);
+               } else {
+                 SqlBackend& backend = b->database == Database::kVector ? deps.vector : deps.postgres;
+                 outcome = co_await backend.RunBatch(b->statements, b->atomic, b->timeout);
+               }
+               if (!outcome) co_return ErrorResponse(outcome.error());
+               // In a transaction a batch is all or nothing whatever `atomic` says (API.md).
+               const bool all_or_nothing = b->atomic || in_transaction;
+               const bool undone = !in_transaction && !lease.in_transaction;
+               boost::json::array results;
+               results.reserve(outcome->size());
+               for (std::size_t i = 0; i < outcome->size(); ++i) {
+                 auto& item = (*outcome)[i];
+                 if (!item) {
+                   if (all_or_nothing) {
+                     // All or nothing: the failing statement's error, with its index.
+                     Error error = item.error();
+                     error.failed_index = i;
+                     error.message = "queries[" + std::to_string(i) + "]: " + error.message +
+                                     (undone ? " (nothing of the batch was kept)" : "");
+                     co_return ErrorResponse(error);
+                   }
+                   results.push_back(ErrorJson(item.error()));
+                   continue;
+                 }
+                 item->body["duration"] = item->duration_ms;
+                 results.push_back(std::move(item->body));
+               }
+               co_return JsonResponse(200, WithLease(boost::json::object{{"results", std::move(results)},
+                                                                         {"duration", MillisSince(started)}},
+                                                     lease));
              });
 }
 

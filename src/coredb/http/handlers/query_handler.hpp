@@ -1,9 +1,11 @@
-// POST /api/v1/query (API.md "Queries"): one SQL statement on postgresql or vector, or one
-// Redis command.
+// POST /api/v1/query and /api/v1/query/batch (API.md "Queries"): one SQL statement on postgresql
+// or vector, or one Redis command, on the shared pools or on a lease / in a transaction; batches
+// in one round trip.
 #pragma once
 
 #include "coredb/core/ports.hpp"
 #include "coredb/http/router.hpp"
+#include "coredb/sessions/session_manager.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -16,6 +18,7 @@ namespace coredb::http {
 
 struct QueryRequest {
   Database database = Database::kPostgresql;
+  bool database_given = false;  // the caller named it (checked against a lease's)
   std::string_view sql;
   const boost::json::array* params = nullptr;
   RowMode row_mode = RowMode::kObject;
@@ -28,10 +31,27 @@ struct QueryRequest {
 // Validates a QueryRequest object of API.md. The result points into `body`.
 Result<QueryRequest> ParseQueryRequest(const boost::json::object& body, std::chrono::milliseconds default_timeout);
 
+struct BatchRequest {
+  std::vector<SqlStatement> statements;  // point into the body
+  bool atomic = true;
+  Database database = Database::kPostgresql;
+  bool database_given = false;
+  std::chrono::milliseconds timeout{30000};
+  std::optional<std::string_view> connection_id;
+  std::optional<std::string_view> transaction_id;
+};
+
+inline constexpr std::size_t kMaxBatchStatements = 1000;
+
+// Validates {queries: [{sql, params?, rowMode?}] (1..1000), atomic?, connectionId?,
+// transactionId?, database?, timeout?}. The result points into `body`.
+Result<BatchRequest> ParseBatchRequest(const boost::json::object& body, std::chrono::milliseconds default_timeout);
+
 struct QueryDependencies {
   SqlBackend& postgres;
   SqlBackend& vector;
   KeyValueBackend& redis;
+  sessions::SessionManager& sessions;
   std::chrono::milliseconds default_timeout{30000};
 };
 
