@@ -49,7 +49,7 @@ bool WaitPoolQuiet(ServiceProcess& svc, const std::string& database, std::chrono
 }
 
 TEST(Leases, AcquireQueryReleaseThenTheIdIsGone) {
-  ServiceProcess svc({{"COREDB_INSTANCE_ID", "inst7"}});
+  ServiceProcess svc(ServiceProcess::Env{{"COREDB_INSTANCE_ID", "inst7"}});
   auto lease = Acquire(svc, "postgresql");
   const std::string id = Id(lease);
   EXPECT_TRUE(std::regex_match(id, std::regex("cn_inst7_[0-9a-f]{32}"))) << id;
@@ -69,7 +69,7 @@ TEST(Leases, AcquireQueryReleaseThenTheIdIsGone) {
   auto listed = svc.Get("/api/v1/connections");
   ASSERT_EQ(listed.status, 200u) << listed.body;
   ASSERT_EQ(listed.json.at("leases").as_array().size(), 1u);
-  EXPECT_EQ(listed.json.at("leases").at(0).at("connectionId"), id);
+  EXPECT_EQ(listed.json.at("leases").at(0).at("connectionId"), json::value(id));
   EXPECT_EQ(listed.json.at("leases").at(0).at("inTransaction"), false);
   EXPECT_EQ(Stats(svc, "postgresql").at("leased"), 1);
 
@@ -122,7 +122,7 @@ TEST(Leases, SecondConcurrentRequestOnALeaseIsAConflict) {
 }
 
 TEST(Leases, ForeignAndMalformedIdsAre404) {
-  ServiceProcess svc({{"COREDB_INSTANCE_ID", "here"}});
+  ServiceProcess svc(ServiceProcess::Env{{"COREDB_INSTANCE_ID", "here"}});
   auto other = OnLease(svc, "cn_there_0123456789abcdef0123456789abcdef", "SELECT 1");
   EXPECT_EQ(other.status, 404u);
   EXPECT_NE(other.body.find("there"), std::string::npos) << "says which instance owns it: " << other.body;
@@ -169,7 +169,7 @@ void ExpectCleanSessionAfter(bool reclaim_by_expiry) {
   Psql app(RequireEnv("DATABASE_URL"));
   app.Exec("CREATE TABLE IF NOT EXISTS lease_hygiene (v int)");
   app.Exec("TRUNCATE lease_hygiene");
-  ServiceProcess svc({{"PG_POOL_SIZE", "1"}});
+  ServiceProcess svc(ServiceProcess::Env{{"PG_POOL_SIZE", "1"}});
   json::object extra;
   if (reclaim_by_expiry) extra["ttl"] = 300;
   const std::string first = Id(Acquire(svc, "postgresql", extra));
@@ -200,8 +200,7 @@ void ExpectCleanSessionAfter(bool reclaim_by_expiry) {
                    "current_setting('statement_timeout') AS timeout, to_regclass('pg_temp.lessee_temp') AS temp, "
                    "(SELECT count(*) FROM pg_listening_channels()) AS listening, "
                    "(SELECT count(*) FROM pg_prepared_statements) AS prepared, "
-                   "(SELECT count(*) FROM pg_cursors) AS cursors, "
-                   "(SELECT xact_start = query_start FROM pg_stat_activity WHERE pid = pg_backend_pid()) AS fresh_xact");
+                   "(SELECT count(*) FROM pg_cursors WHERE name <> '') AS cursors");
   ASSERT_EQ(q.status, 200u) << q.body;
   const auto& row = q.json.at("rows").at(0);
   EXPECT_EQ(row.at("pid").as_int64(), pid) << "same backend reused (pool of 1)";
@@ -213,7 +212,10 @@ void ExpectCleanSessionAfter(bool reclaim_by_expiry) {
   EXPECT_EQ(row.at("listening"), "0");
   EXPECT_EQ(row.at("prepared"), "0");
   EXPECT_EQ(row.at("cursors"), "0");
-  EXPECT_EQ(row.at("fresh_xact"), true) << "no transaction carried over";
+  // No transaction block carried over: SAVEPOINT outside one is refused (25P01).
+  auto savepoint = OnLease(svc, second, "SAVEPOINT probe");
+  EXPECT_EQ(savepoint.status, 400u) << savepoint.body;
+  EXPECT_EQ(savepoint.json.at("error").at("sqlstate"), "25P01") << savepoint.body;
   EXPECT_EQ(admin.Scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), "0");
   EXPECT_EQ(admin.Scalar("SELECT count(*) FROM lease_hygiene"), "0") << "the open transaction was rolled back";
   ASSERT_EQ(svc.Post("/api/v1/connections/release", {{"connectionId", second}}).status, 200u);
@@ -223,7 +225,7 @@ TEST(LeaseHygiene, ReleasedConnectionCarriesNothingOver) { ExpectCleanSessionAft
 TEST(LeaseHygiene, ReclaimedConnectionCarriesNothingOver) { ExpectCleanSessionAfter(true); }
 
 TEST(RedisLeases, MultiExecAndWatchOnALeaseAndNothingLeaksToTheNext) {
-  ServiceProcess svc({{"REDIS_POOL_SIZE", "1"}});
+  ServiceProcess svc(ServiceProcess::Env{{"REDIS_POOL_SIZE", "1"}});
   auto cmd = [&](const std::string& id, json::array command) {
     json::object body{{"database", "redis"}, {"command", command}};
     if (!id.empty()) body["connectionId"] = id;
@@ -281,7 +283,7 @@ TEST(VectorLeases, AVectorLeaseRunsSql) {
 }
 
 TEST(Pools, StatsShapeAndResizeAtRunTime) {
-  ServiceProcess svc({{"PG_POOL_SIZE", "4"}});
+  ServiceProcess svc(ServiceProcess::Env{{"PG_POOL_SIZE", "4"}});
   auto all = svc.Get("/api/v1/connections/stats");
   ASSERT_EQ(all.status, 200u);
   for (const char* db : {"postgresql", "redis", "vector"}) {

@@ -144,7 +144,7 @@ TEST_F(Transactions, IsolationReadOnlyAndOnAnExistingLease) {
   auto lease = svc.Post("/api/v1/connections/acquire", {{"database", "postgresql"}});
   const std::string id(lease.json.at("connectionId").as_string());
   auto begun = Begin(svc, {{"connectionId", id}, {"isolationLevel", "repeatable read"}});
-  EXPECT_EQ(begun.at("connectionId"), id);
+  EXPECT_EQ(begun.at("connectionId"), json::value(id));
   // One transaction per lease at a time.
   auto twice = svc.Post("/api/v1/transaction/begin", {{"connectionId", id}});
   EXPECT_EQ(twice.status, 409u) << twice.body;

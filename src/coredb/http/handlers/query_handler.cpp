@@ -246,7 +246,7 @@ void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
                                      (undone ? " (nothing of the batch was kept)" : "");
                      co_return ErrorResponse(error);
                    }
-                   results.push_back(ErrorJson(item.error()));
+                   results.push_back(boost::json::object{{"error", ErrorJson(item.error())}});
                    continue;
                  }
                  item->body["duration"] = item->duration_ms;
