@@ -113,6 +113,63 @@ TEST_F(PgConnectionTest, ConnectsWithTheServiceSessionSettings) {
   }());
 }
 
+TEST_F(PgConnectionTest, AtomicBatchIsOneImplicitTransactionAndSkipsAfterAFailure) {
+  RunCoro(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    if (!c) co_return;
+    auto created = co_await MustExecute(*c, "CREATE TEMP TABLE batch_t (v int PRIMARY KEY)");
+    CO_ASSERT_TRUE(created != nullptr);
+    const Params one = Args(std::string("1")), two = Args(std::string("2"));
+    std::vector<Statement> ok{{"INSERT INTO batch_t VALUES ($1)", one, milliseconds(5000)},
+                              {"INSERT INTO batch_t VALUES ($1)", two, milliseconds(5000)},
+                              {"SELECT count(*) FROM batch_t", {}, milliseconds(5000)}};
+    auto r = co_await c->ExecuteBatch(ok, /*atomic=*/true, milliseconds(5000));
+    CO_ASSERT_TRUE(r.has_value());
+    CO_ASSERT_TRUE(r->size() == 3u);
+    EXPECT_EQ(PQresultStatus((*r)[0].get()), PGRES_COMMAND_OK);
+    EXPECT_STREQ(PQgetvalue((*r)[2].get(), 0, 0), "2");
+
+    const Params three = Args(std::string("3"));
+    std::vector<Statement> failing{{"INSERT INTO batch_t VALUES ($1)", three, milliseconds(5000)},
+                                   {"INSERT INTO batch_t VALUES ($1)", one, milliseconds(5000)},  // duplicate
+                                   {"INSERT INTO batch_t VALUES (4)", {}, milliseconds(5000)}};
+    auto f = co_await c->ExecuteBatch(failing, true, milliseconds(5000));
+    CO_ASSERT_TRUE(f.has_value());
+    EXPECT_EQ(PQresultStatus((*f)[0].get()), PGRES_COMMAND_OK);
+    EXPECT_EQ(PQresultStatus((*f)[1].get()), PGRES_FATAL_ERROR);
+    EXPECT_EQ(PQresultStatus((*f)[2].get()), PGRES_PIPELINE_ABORTED);
+    EXPECT_EQ(Connection::StatementError((*f)[1].get(), milliseconds(5000)).code, ErrorCode::kConstraintViolation);
+    EXPECT_EQ(c->transaction_status(), PQTRANS_IDLE) << "the implicit transaction ended at the Sync";
+    auto count = co_await MustExecute(*c, "SELECT count(*) FROM batch_t");
+    EXPECT_EQ(Scalar(count), "2") << "the row inserted before the failure was undone";
+
+    // Not atomic: each statement stands alone.
+    auto n = co_await c->ExecuteBatch(failing, false, milliseconds(5000));
+    CO_ASSERT_TRUE(n.has_value());
+    EXPECT_EQ(PQresultStatus((*n)[0].get()), PGRES_COMMAND_OK);
+    EXPECT_EQ(PQresultStatus((*n)[1].get()), PGRES_FATAL_ERROR);
+    EXPECT_EQ(PQresultStatus((*n)[2].get()), PGRES_COMMAND_OK);
+    auto after = co_await MustExecute(*c, "SELECT count(*) FROM batch_t");
+    EXPECT_EQ(Scalar(after), "4");
+  }());
+}
+
+TEST_F(PgConnectionTest, BatchTimeoutBoundsTheWholeRoundTrip) {
+  RunCoro(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    if (!c) co_return;
+    std::vector<Statement> slow{{"SELECT pg_sleep(0.2)", {}, {}}, {"SELECT pg_sleep(5)", {}, {}}};
+    const auto start = Clock::now();
+    auto r = co_await c->ExecuteBatch(slow, false, milliseconds(500));
+    CO_ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(PQresultStatus((*r)[0].get()), PGRES_TUPLES_OK);
+    EXPECT_EQ(Connection::StatementError((*r)[1].get(), milliseconds(500)).code, ErrorCode::kQueryTimeout);
+    EXPECT_LT(Clock::now() - start, milliseconds(2000));
+    auto ok = co_await MustExecute(*c, "SELECT 1");
+    EXPECT_EQ(Scalar(ok), "1");
+  }());
+}
+
 TEST_F(PgConnectionTest, SendsTextParametersIncludingNull) {
   RunCoro(io_, [&]() -> awaitable<void> {
     auto c = co_await MustOpen(worker_);

@@ -210,6 +210,24 @@ TEST_F(Transactions, ConcurrentCommitsOnOneTransactionCommitOnce) {
   EXPECT_EQ(Count(), "1");
 }
 
+TEST_F(Transactions, ShutdownRollsBackOpenTransactionsAndReleasesLeases) {
+  Psql admin(RequireEnv("PG_SUPERUSER_URL"));
+  auto svc = std::make_unique<ServiceProcess>();
+  const std::string tx = Tx(Begin(*svc));
+  ASSERT_EQ(InTx(*svc, tx, "INSERT INTO tx_items VALUES (1, 'in flight at shutdown')").status, 200u);
+  auto lease = svc->Post("/api/v1/connections/acquire", {{"database", "postgresql"}});
+  ASSERT_EQ(lease.status, 200u);
+  ASSERT_EQ(svc->Query({{"sql", "BEGIN"}, {"connectionId", lease.json.at("connectionId")}}).status, 200u);
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(svc->Terminate(), 0) << svc->Output();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
+  svc.reset();
+  EXPECT_EQ(Count(), "0");
+  EXPECT_EQ(admin.Scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'coredb' "
+                         "AND state LIKE 'idle in transaction%'"),
+            "0");
+}
+
 // ---------------------------------------------------------------------------------------------
 // batches
 
