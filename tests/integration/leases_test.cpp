@@ -279,6 +279,15 @@ TEST(VectorLeases, AVectorLeaseRunsSql) {
   ASSERT_EQ(r.status, 200u) << r.body;
   EXPECT_EQ(r.json.at("rows").at(0).at("v"), json::parse("[1,2,3]"));
   EXPECT_EQ(Stats(svc, "vector").at("leased"), 1);
+  // A transaction on the vector lease: the lease's database is implied.
+  auto begun = svc.Post("/api/v1/transaction/begin", {{"connectionId", id}});
+  ASSERT_EQ(begun.status, 200u) << begun.body;
+  auto in_tx = svc.Query({{"sql", "SELECT 1 AS one"}, {"transactionId", begun.json.at("transactionId")}});
+  EXPECT_EQ(in_tx.status, 200u) << in_tx.body;
+  EXPECT_EQ(svc.Post("/api/v1/transaction/rollback", {{"transactionId", begun.json.at("transactionId")}}).status,
+            200u);
+  auto wrong = svc.Post("/api/v1/transaction/begin", {{"connectionId", id}, {"database", "postgresql"}});
+  EXPECT_EQ(wrong.status, 400u) << wrong.body;
   EXPECT_EQ(svc.Post("/api/v1/connections/release", {{"connectionId", id}}).status, 200u);
 }
 

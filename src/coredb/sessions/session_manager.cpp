@@ -343,10 +343,11 @@ asio::awaitable<Result<TransactionInfo>> SessionManager::Begin(const Principal& 
                                                 "' already has a transaction block open (a BEGIN sent as SQL)");
     }
   } else {
-    auto connection = co_await Backend(options.database).pool().Acquire(options_.begin_acquire_timeout);
+    const Database database = options.database.value_or(Database::kPostgresql);
+    auto connection = co_await Backend(database).pool().Acquire(options_.begin_acquire_timeout);
     if (!connection) co_return connection.error();
     if (alive.expired()) co_return Error(ErrorCode::kDatabaseUnavailable, "the service is shutting down");
-    lease = &registry_.Add(options.database, caller, options.idle_timeout,
+    lease = &registry_.Add(database, caller, options.idle_timeout,
                            std::make_unique<PgLease>(std::move(*connection)), Clock::now(), SystemClock::now(),
                            /*implicit=*/true);
     ArmSweeper();

@@ -59,7 +59,8 @@ struct TransactionInfo {
 };
 
 struct BeginOptions {
-  Database database = Database::kPostgresql;
+  // postgresql when not given; on a lease, the lease's (a different one is a 400).
+  std::optional<Database> database;
   std::optional<std::string> connection_id;
   IsolationLevel isolation = IsolationLevel::kDefault;
   bool read_only = false;
