@@ -392,9 +392,7 @@ asio::awaitable<Result<TransactionInfo>> SessionManager::Begin(const Principal& 
 }
 
 asio::awaitable<Result<double>> SessionManager::Commit(const Principal& caller, std::string_view transaction_id) {
-  Target target;
-  target.transaction_id = transaction_id;
-  auto found = Resolve(caller, target);
+  auto found = Resolve(caller, Target{std::nullopt, transaction_id, std::nullopt});
   if (!found) co_return found.error();
   Lease* lease = *found;
   const std::string tx_id = lease->tx->id;
@@ -430,9 +428,7 @@ asio::awaitable<Result<double>> SessionManager::Commit(const Principal& caller, 
 }
 
 asio::awaitable<Result<void>> SessionManager::Rollback(const Principal& caller, std::string_view transaction_id) {
-  Target target;
-  target.transaction_id = transaction_id;
-  auto found = Resolve(caller, target);
+  auto found = Resolve(caller, Target{std::nullopt, transaction_id, std::nullopt});
   if (!found) co_return found.error();
   Lease* lease = *found;
   pg::Connection* connection = PgConnectionOf(*lease);
@@ -505,27 +501,30 @@ std::vector<LeaseInfo> SessionManager::List() const {
   return out;
 }
 
+namespace {
+
+// The fields RedisPoolStats and pg::PoolStats share.
+template <class PoolStatsT>
+void CopyPoolFields(DatabaseStats& s, const PoolStatsT& p) {
+  s.max = p.max;
+  s.size = p.size;
+  s.active = p.active;
+  s.idle = p.idle;
+  s.waiting = p.waiting;
+  s.timeouts_total = p.timeouts_total;
+}
+
+}  // namespace
+
 DatabaseStats SessionManager::Stats(Database database) const {
   DatabaseStats s;
   if (database == Database::kRedis) {
-    const auto p = redis_.Stats();
-    s.max = p.max;
-    s.size = p.size;
-    s.active = p.active;
-    s.idle = p.idle;
-    s.waiting = p.waiting;
-    s.timeouts_total = p.timeouts_total;
+    CopyPoolFields(s, redis_.Stats());
     s.idle_timeout = redis_.idle_timeout();
   } else {
     const pg::Pool& pool = (database == Database::kVector ? vector_ : postgres_).pool();
+    CopyPoolFields(s, pool.Stats());
     s.idle_timeout = pool.options().idle_timeout;
-    const auto p = pool.Stats();
-    s.max = p.max;
-    s.size = p.size;
-    s.active = p.active;
-    s.idle = p.idle;
-    s.waiting = p.waiting;
-    s.timeouts_total = p.timeouts_total;
   }
   const auto c = registry_.Counters(database);
   s.leased = c.leased;

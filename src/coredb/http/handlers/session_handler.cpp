@@ -46,6 +46,17 @@ boost::json::object LeaseJson(const sessions::LeaseInfo& lease, bool full) {
   return o;
 }
 
+// {transactionId} of commit and rollback.
+Result<std::string> ReadTransactionId(const Request& request) {
+  auto body = ParseJsonObject(request);
+  if (!body) return body.error();
+  FieldReader in(*body);
+  in.AllowOnly({"transactionId"});
+  auto id = in.String("transactionId", FieldReader::Required::kYes);
+  if (in.failed()) return in.error();
+  return std::string(*id);
+}
+
 }  // namespace
 
 boost::json::object StatsJson(const sessions::DatabaseStats& s) {
@@ -191,12 +202,8 @@ void RegisterSessionRoutes(Router& router, sessions::SessionManager& sessions) {
 
   router.Add(beast_http::verb::post, "/api/v1/transaction/commit", Access::kAuthenticated,
              [manager](Ctx& ctx) -> awaitable<Response> {
-               auto body = ParseJsonObject(ctx.request);
-               if (!body) co_return ErrorResponse(body.error());
-               FieldReader in(*body);
-               in.AllowOnly({"transactionId"});
-               auto id = in.String("transactionId", FieldReader::Required::kYes);
-               if (in.failed()) co_return ErrorResponse(in.error());
+               auto id = ReadTransactionId(ctx.request);
+               if (!id) co_return ErrorResponse(id.error());
                auto duration = co_await manager->Commit(ctx.principal, *id);
                if (!duration) co_return ErrorResponse(duration.error());
                co_return JsonResponse(200, boost::json::object{{"committed", true}, {"duration", *duration}});
@@ -204,12 +211,8 @@ void RegisterSessionRoutes(Router& router, sessions::SessionManager& sessions) {
 
   router.Add(beast_http::verb::post, "/api/v1/transaction/rollback", Access::kAuthenticated,
              [manager](Ctx& ctx) -> awaitable<Response> {
-               auto body = ParseJsonObject(ctx.request);
-               if (!body) co_return ErrorResponse(body.error());
-               FieldReader in(*body);
-               in.AllowOnly({"transactionId"});
-               auto id = in.String("transactionId", FieldReader::Required::kYes);
-               if (in.failed()) co_return ErrorResponse(in.error());
+               auto id = ReadTransactionId(ctx.request);
+               if (!id) co_return ErrorResponse(id.error());
                auto rolled_back = co_await manager->Rollback(ctx.principal, *id);
                if (!rolled_back) co_return ErrorResponse(rolled_back.error());
                co_return JsonResponse(200, boost::json::object{{"rolledBack", true}});
