@@ -4,8 +4,11 @@
 #include "coredb/adapters/postgres/pg_backend.hpp"
 #include "coredb/adapters/postgres/pg_pool.hpp"
 #include "coredb/adapters/redis/redis_backend.hpp"
+#include "coredb/adapters/redis/redis_cache_store.hpp"
 #include "coredb/adapters/redis/redis_client.hpp"
+#include "coredb/cache/cache_manager.hpp"
 #include "coredb/core/token_auth.hpp"
+#include "coredb/http/handlers/cache_handler.hpp"
 #include "coredb/http/handlers/health_handler.hpp"
 #include "coredb/http/handlers/query_handler.hpp"
 #include "coredb/http/router.hpp"
@@ -61,7 +64,21 @@ redis::RedisOptions MakeRedisOptions(const config::RedisConfig& r, int db, const
   options.password = r.password;
   options.db = db;
   options.command_timeout = r.command_timeout;
+  // Retry at least once a second: the cache is back within a few seconds of Redis.
+  options.reconnect_max = std::chrono::milliseconds(1000);
   options.name = name;
+  return options;
+}
+
+cache::CacheManagerOptions MakeCacheOptions(const config::RedisConfig& r) {
+  cache::CacheManagerOptions options;
+  options.command_timeout = r.command_timeout;
+  options.breaker.name = "redis";
+  options.breaker.error_threshold_percent = 50;
+  options.breaker.volume_threshold = 5;
+  options.breaker.rolling_window = std::chrono::milliseconds(10000);
+  options.breaker.rolling_buckets = 10;
+  options.breaker.reset_timeout = std::chrono::milliseconds(1000);
   return options;
 }
 
@@ -77,19 +94,32 @@ struct Service {
         pg_probe_pool(ioc.get_executor(), MakePoolOptions("postgresql-health", cfg.postgres, cfg, 1), cancel_worker),
         vector_probe_pool(ioc.get_executor(), MakePoolOptions("vector-health", cfg.vector, cfg, 1), cancel_worker),
         redis_client(ioc.get_executor(), MakeRedisOptions(cfg.redis, cfg.redis.db, "cache")),
+        redis_sessions(ioc.get_executor(), MakeRedisOptions(cfg.redis, cfg.redis.session_db, "sessions")),
         pg_backend(pg_pool, cfg.max_result_bytes),
         vector_backend(vector_pool, cfg.max_result_bytes),
         pg_probe(pg_probe_pool, cfg.max_result_bytes),
         vector_probe(vector_probe_pool, cfg.max_result_bytes),
         redis_backend(redis_client),
+        session_backend(redis_sessions),
+        cache_store(redis_client),
+        cache(ioc.get_executor(), cache_store, MakeCacheOptions(cfg.redis)),
         authenticator(cfg.admin_token),
         health(ioc.get_executor(),
                {{"database", [this](std::chrono::milliseconds t) { return pg_probe.Ping(t); }},
-                {"redis", [this](std::chrono::milliseconds t) { return redis_backend.Ping(t); }},
+                {"redis", [this](std::chrono::milliseconds t) { return PingRedis(t); }},
                 {"vector", [this](std::chrono::milliseconds t) { return vector_probe.Ping(t); }}}),
         server(ioc, cfg.http, router, authenticator, [](const http::CompletedRequest& r) { LogRequest(r); }) {
     http::RegisterHealthRoutes(router, health);
     http::RegisterQueryRoutes(router, {pg_backend, vector_backend, redis_backend, cfg.default_query_timeout});
+    http::RegisterCacheRoutes(router, cache);
+  }
+
+  // Redis is up when both of its databases answer (cache and sessions), each within half the time.
+  asio::awaitable<bool> PingRedis(std::chrono::milliseconds timeout) {
+    const bool cache_up = co_await redis_backend.Ping(timeout / 2);
+    if (!cache_up) co_return false;
+    const bool sessions_up = co_await session_backend.Ping(timeout / 2);
+    co_return sessions_up;
   }
 
   static void LogRequest(const http::CompletedRequest& r) {
@@ -113,6 +143,7 @@ struct Service {
     pg_probe_pool.Close();
     vector_probe_pool.Close();
     redis_client.Stop();
+    redis_sessions.Stop();
     spdlog::info("stopped");
     ioc.stop();
   }
@@ -125,11 +156,15 @@ struct Service {
   pg::Pool pg_probe_pool;
   pg::Pool vector_probe_pool;
   redis::RedisClient redis_client;
+  redis::RedisClient redis_sessions;  // REDIS_SESSION_DB
   pg::PgBackend pg_backend;
   pg::PgBackend vector_backend;
   pg::PgBackend pg_probe;
   pg::PgBackend vector_probe;
   redis::RedisBackend redis_backend;
+  redis::RedisBackend session_backend;
+  redis::RedisCacheStore cache_store;
+  cache::CacheManager cache;
   AdminAuthenticator authenticator;
   http::Router router;
   observability::HealthMonitor health;
@@ -158,6 +193,7 @@ int Serve(const config::Config& cfg) {
     return 1;
   }
   service->redis_client.Start();
+  service->redis_sessions.Start();
   service->health.Start();
   service->server.Start();
   observability::LogEvent(spdlog::level::info, "listening",
