@@ -68,9 +68,7 @@ Result<void> CheckKey(std::string_view key) {
   return {};
 }
 
-Result<void> CheckPattern(std::string_view pattern) {
-  return CheckText("'pattern'", pattern, kMaxPatternBytes);
-}
+Result<void> CheckPattern(std::string_view pattern) { return CheckText("'pattern'", pattern, kMaxPatternBytes); }
 
 Result<void> CheckTag(std::string_view tag) { return CheckText("cache tag", tag, kMaxTagBytes); }
 

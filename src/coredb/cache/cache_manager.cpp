@@ -57,8 +57,7 @@ std::optional<json::value> ParseStored(const std::string& bytes) {
 }
 
 bool IsBackendFailure(ErrorCode code) {
-  return code == ErrorCode::kDatabaseUnavailable || code == ErrorCode::kQueryTimeout ||
-         code == ErrorCode::kPoolTimeout;
+  return code == ErrorCode::kDatabaseUnavailable || code == ErrorCode::kQueryTimeout || code == ErrorCode::kPoolTimeout;
 }
 
 }  // namespace
@@ -220,9 +219,8 @@ asio::awaitable<Result<bool>> CacheManager::Exists(std::string key) {
   co_return exists;
 }
 
-asio::awaitable<Result<std::int64_t>> CacheManager::Increment(std::string key,
-                                                             std::optional<std::chrono::seconds> ttl,
-                                                             std::int64_t by) {
+asio::awaitable<Result<std::int64_t>> CacheManager::Increment(std::string key, std::optional<std::chrono::seconds> ttl,
+                                                              std::int64_t by) {
   if (auto ok = CheckKey(key); !ok) co_return ok.error();
   if (ttl) {
     if (auto ok = CheckTtl(*ttl); !ok) co_return ok.error();

@@ -48,15 +48,15 @@ struct CacheManagerOptions {
 
 // Plain counters (single-threaded), for /metrics.
 struct CacheStats {
-  std::uint64_t hits = 0;     // GetOrSet answered from the cache
-  std::uint64_t misses = 0;   // GetOrSet found nothing (or could not read the cache: see bypasses)
-  std::uint64_t loads = 0;    // loader calls, bypasses included
+  std::uint64_t hits = 0;    // GetOrSet answered from the cache
+  std::uint64_t misses = 0;  // GetOrSet found nothing (or could not read the cache: see bypasses)
+  std::uint64_t loads = 0;   // loader calls, bypasses included
   std::uint64_t load_errors = 0;
-  std::uint64_t joins = 0;     // callers given another caller's load result (single-flight)
-  std::uint64_t bypasses = 0;  // loader called directly because the cache was unavailable
-  std::uint64_t stores = 0;    // loaded values stored
+  std::uint64_t joins = 0;           // callers given another caller's load result (single-flight)
+  std::uint64_t bypasses = 0;        // loader called directly because the cache was unavailable
+  std::uint64_t stores = 0;          // loaded values stored
   std::uint64_t stores_skipped = 0;  // not stored: invalidated meanwhile, or over max_value_bytes
-  std::uint64_t errors = 0;    // store calls that failed or were refused by the open breaker
+  std::uint64_t errors = 0;          // store calls that failed or were refused by the open breaker
 };
 
 struct CachedValue {
@@ -123,8 +123,8 @@ class CacheManager {
   class FlightGuard;
 
   boost::asio::awaitable<Result<GetOrSetResult>> Lead(const std::string& key, std::chrono::seconds ttl,
-                                                       const std::vector<std::string>& tags, const Loader& loader,
-                                                       std::shared_ptr<Flight> flight);
+                                                      const std::vector<std::string>& tags, const Loader& loader,
+                                                      std::shared_ptr<Flight> flight);
   boost::asio::awaitable<Result<GetOrSetResult>> LoadDirectly(const Loader& loader);
   boost::asio::awaitable<Result<std::uint64_t>> DeleteMatching(const std::string& pattern);
   boost::asio::awaitable<Result<std::uint64_t>> DeleteTagged(const std::string& tag);

@@ -56,9 +56,9 @@ class CacheStore {
   virtual boost::asio::awaitable<Result<void>> Set(std::string key, std::string bytes, std::chrono::seconds ttl,
                                                    std::vector<std::string> tags, Ms timeout) = 0;
   // Set, only if the invalidation epoch is still `epoch`; returns whether it stored.
-  virtual boost::asio::awaitable<Result<bool>> SetIfEpoch(std::string key, std::string bytes,
-                                                          std::chrono::seconds ttl, std::vector<std::string> tags,
-                                                          std::string epoch, Ms timeout) = 0;
+  virtual boost::asio::awaitable<Result<bool>> SetIfEpoch(std::string key, std::string bytes, std::chrono::seconds ttl,
+                                                          std::vector<std::string> tags, std::string epoch,
+                                                          Ms timeout) = 0;
   virtual boost::asio::awaitable<Result<bool>> Exists(std::string key, Ms timeout) = 0;
   // Adds `by`; a counter created by this call gets `ttl` (later increments keep its expiry).
   virtual boost::asio::awaitable<Result<std::int64_t>> Increment(std::string key, std::int64_t by,

@@ -9,9 +9,12 @@ namespace coredb {
 
 const char* BreakerStateName(BreakerState state) {
   switch (state) {
-    case BreakerState::kClosed: return "closed";
-    case BreakerState::kHalfOpen: return "half-open";
-    case BreakerState::kOpen: return "open";
+    case BreakerState::kClosed:
+      return "closed";
+    case BreakerState::kHalfOpen:
+      return "half-open";
+    case BreakerState::kOpen:
+      return "open";
   }
   return "closed";
 }
@@ -80,8 +83,8 @@ Result<CircuitBreaker::Permit> CircuitBreaker::Acquire() {
     return Permit(this, now, true, generation_);
   }
   ++stats_.rejected_total;
-  Error error(ErrorCode::kCircuitOpen, options_.name + " circuit breaker is open: failing fast after repeated " +
-                                           options_.name + " failures");
+  Error error(ErrorCode::kCircuitOpen,
+              options_.name + " circuit breaker is open: failing fast after repeated " + options_.name + " failures");
   // Whole seconds, rounded up: a client that waits that long finds the breaker probing or closed.
   const auto left = state_ == BreakerState::kOpen ? open_until_ - now : Clock::duration::zero();
   const auto seconds = std::chrono::ceil<std::chrono::seconds>(left).count();
@@ -108,13 +111,18 @@ std::uint64_t CircuitBreaker::window_failures() const {
 
 void CircuitBreaker::Complete(const Permit& permit, Outcome outcome) {
   switch (outcome) {
-    case Outcome::kSuccess: ++stats_.successes_total; break;
+    case Outcome::kSuccess:
+      ++stats_.successes_total;
+      break;
     case Outcome::kTimeout:
       ++stats_.timeouts_total;
       ++stats_.failures_total;
       break;
-    case Outcome::kFailure: ++stats_.failures_total; break;
-    case Outcome::kAbandoned: break;
+    case Outcome::kFailure:
+      ++stats_.failures_total;
+      break;
+    case Outcome::kAbandoned:
+      break;
   }
   // A call issued before the last transition says nothing about the backend's state now.
   if (permit.generation_ != generation_) return;
@@ -122,8 +130,10 @@ void CircuitBreaker::Complete(const Permit& permit, Outcome outcome) {
   if (permit.probe_) {
     if (state_ != BreakerState::kHalfOpen) return;
     probe_in_flight_ = false;
-    if (outcome == Outcome::kSuccess) Close();
-    else if (outcome != Outcome::kAbandoned) Open(now, "the half-open probe failed");
+    if (outcome == Outcome::kSuccess)
+      Close();
+    else if (outcome != Outcome::kAbandoned)
+      Open(now, "the half-open probe failed");
     return;
   }
   if (state_ != BreakerState::kClosed || outcome == Outcome::kAbandoned) return;
@@ -146,8 +156,8 @@ void CircuitBreaker::Open(Clock::time_point now, const char* why) {
   ++generation_;
   ++stats_.opened_total;
   if (calls > 0) {
-    spdlog::warn("circuit breaker {}: open ({}: {} of the last {} calls failed); failing fast for {} ms",
-                 options_.name, why, failures, calls, options_.reset_timeout.count());
+    spdlog::warn("circuit breaker {}: open ({}: {} of the last {} calls failed); failing fast for {} ms", options_.name,
+                 why, failures, calls, options_.reset_timeout.count());
   } else {
     spdlog::warn("circuit breaker {}: open again ({}); failing fast for {} ms", options_.name, why,
                  options_.reset_timeout.count());

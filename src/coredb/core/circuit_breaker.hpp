@@ -32,10 +32,10 @@ struct CircuitBreakerOptions {
   std::string name = "backend";  // for logs and error messages ("redis", "postgresql")
   // Callers bound each call by this; a success reported later counts as a timeout. 0: no limit.
   std::chrono::milliseconds call_timeout{1000};
-  unsigned error_threshold_percent = 50;    // opens when failures / calls ≥ this (1..100)
-  std::uint32_t volume_threshold = 5;       // … and the window holds at least this many calls
+  unsigned error_threshold_percent = 50;  // opens when failures / calls ≥ this (1..100)
+  std::uint32_t volume_threshold = 5;     // … and the window holds at least this many calls
   std::chrono::milliseconds rolling_window{10000};
-  std::uint32_t rolling_buckets = 10;       // the window slides one bucket at a time
+  std::uint32_t rolling_buckets = 10;             // the window slides one bucket at a time
   std::chrono::milliseconds reset_timeout{5000};  // open → half-open
 };
 

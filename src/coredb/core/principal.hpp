@@ -21,9 +21,12 @@ struct Principal {
   // With the implications of API.md: write includes read, admin includes both.
   bool Allows(Scope scope) const {
     switch (scope) {
-      case Scope::kRead: return Has(Scope::kRead) || Has(Scope::kWrite) || Has(Scope::kAdmin);
-      case Scope::kWrite: return Has(Scope::kWrite) || Has(Scope::kAdmin);
-      case Scope::kAdmin: return Has(Scope::kAdmin);
+      case Scope::kRead:
+        return Has(Scope::kRead) || Has(Scope::kWrite) || Has(Scope::kAdmin);
+      case Scope::kWrite:
+        return Has(Scope::kWrite) || Has(Scope::kAdmin);
+      case Scope::kAdmin:
+        return Has(Scope::kAdmin);
     }
     return false;
   }

@@ -137,9 +137,9 @@ asio::awaitable<Result<void>> RedisCacheStore::Set(std::string key, std::string 
   co_return Result<void>();
 }
 
-asio::awaitable<Result<bool>> RedisCacheStore::SetIfEpoch(std::string key, std::string bytes,
-                                                          std::chrono::seconds ttl, std::vector<std::string> tags,
-                                                          std::string epoch, Ms timeout) {
+asio::awaitable<Result<bool>> RedisCacheStore::SetIfEpoch(std::string key, std::string bytes, std::chrono::seconds ttl,
+                                                          std::vector<std::string> tags, std::string epoch,
+                                                          Ms timeout) {
   std::vector<std::string> command;
   command.reserve(8 + tags.size());
   command.emplace_back("EVAL");

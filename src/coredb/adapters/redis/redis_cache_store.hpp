@@ -31,8 +31,7 @@ class RedisCacheStore final : public cache::CacheStore {
                                                   Ms timeout) override;
   boost::asio::awaitable<Result<bool>> Exists(std::string key, Ms timeout) override;
   boost::asio::awaitable<Result<std::int64_t>> Increment(std::string key, std::int64_t by,
-                                                         std::optional<std::chrono::seconds> ttl,
-                                                         Ms timeout) override;
+                                                         std::optional<std::chrono::seconds> ttl, Ms timeout) override;
   boost::asio::awaitable<Result<std::uint64_t>> Delete(std::vector<std::string> keys, Ms timeout) override;
   boost::asio::awaitable<Result<void>> NewEpoch(Ms timeout) override;
   boost::asio::awaitable<Result<cache::ScanPage>> Scan(std::string cursor, std::string pattern, std::size_t count,

@@ -13,7 +13,9 @@ using boost::asio::awaitable;
 Result<void> RequireScope(const Principal& principal, Scope scope, const char* what) {
   if (principal.Allows(scope)) return {};
   return MakeError(ErrorCode::kForbidden, std::string(what) + " needs the '" +
-                                              (scope == Scope::kRead ? "read" : scope == Scope::kWrite ? "write" : "admin") +
+                                              (scope == Scope::kRead    ? "read"
+                                               : scope == Scope::kWrite ? "write"
+                                                                        : "admin") +
                                               "' scope");
 }
 
@@ -40,9 +42,9 @@ void RegisterCacheRoutes(Router& router, cache::CacheManager& cache) {
                auto entry = co_await manager->Get(*key);
                if (!entry) co_return ErrorResponse(entry.error());
                if (!*entry) co_return ErrorResponse(MakeError(ErrorCode::kNotFound, "no cache entry for this key"));
-               co_return JsonResponse(200, json::object{{"key", *key},
-                                                        {"value", std::move((*entry)->value)},
-                                                        {"ttl", (*entry)->ttl_seconds}});
+               co_return JsonResponse(
+                   200,
+                   json::object{{"key", *key}, {"value", std::move((*entry)->value)}, {"ttl", (*entry)->ttl_seconds}});
              });
 
   router.Add(beast_http::verb::put, "/api/v1/cache/{key}", Access::kAuthenticated,
@@ -100,7 +102,8 @@ void RegisterCacheRoutes(Router& router, cache::CacheManager& cache) {
   // "/api/v1/cache/" (no key): a specific 400 rather than a 404 for an unknown route.
   for (auto method : {beast_http::verb::get, beast_http::verb::put, beast_http::verb::delete_}) {
     router.Add(method, "/api/v1/cache", Access::kAuthenticated, [](RequestContext&) -> awaitable<Response> {
-      co_return ErrorResponse(MakeError(ErrorCode::kInvalidRequest, "cache key must not be empty (/api/v1/cache/{key})"));
+      co_return ErrorResponse(
+          MakeError(ErrorCode::kInvalidRequest, "cache key must not be empty (/api/v1/cache/{key})"));
     });
   }
 }
