@@ -24,6 +24,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace coredb::app {
@@ -32,6 +33,8 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 namespace {
+
+constexpr std::chrono::milliseconds kRedisStartupWait{2000};
 
 class AdminAuthenticator final : public http::Authenticator {
  public:
@@ -195,10 +198,28 @@ int Serve(const config::Config& cfg) {
   service->redis_client.Start();
   service->redis_sessions.Start();
   service->health.Start();
-  service->server.Start();
-  observability::LogEvent(spdlog::level::info, "listening",
-                          {{"host", cfg.http.host}, {"port", service->server.port()}, {"version", COREDB_VERSION}});
-  spdlog::default_logger()->flush();
+  // Redis connects in the background. Give it a moment (bounded: a Redis that is down must not
+  // keep the service from serving SQL) before taking requests, so the first cache requests do
+  // not find it "down" and open its breaker.
+  asio::co_spawn(
+      service->ioc,
+      [&service, &cfg]() -> asio::awaitable<void> {
+        const auto deadline = std::chrono::steady_clock::now() + kRedisStartupWait;
+        const bool cache_up = co_await service->redis_client.WaitConnected(kRedisStartupWait);
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const bool sessions_up = co_await service->redis_sessions.WaitConnected(std::max(left, 1ms));
+        if (service->health.draining()) co_return;  // SIGTERM came first
+        if (!cache_up || !sessions_up) spdlog::warn("starting without redis: the cache is bypassed until it connects");
+        service->server.Start();
+        observability::LogEvent(
+            spdlog::level::info, "listening",
+            {{"host", cfg.http.host}, {"port", service->server.port()}, {"version", COREDB_VERSION}});
+        spdlog::default_logger()->flush();
+      },
+      [](std::exception_ptr e) {
+        if (e) spdlog::critical("start-up failed");
+      });
 
   asio::signal_set signals(service->ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
