@@ -506,5 +506,21 @@ TEST_F(CacheManagerRedisTest, SlowRedisOpensTheBreakerThenReadsStopWaitingAndThe
   EXPECT_EQ(slow->manager.breaker().state(), BreakerState::kClosed);
 }
 
+TEST_F(CacheManagerRedisTest, RedisOutOfMemoryIsUnavailableNotABadRequest) {
+  PausableRedis server;
+  auto full = Instance(server.Options(), Options());
+  ASSERT_TRUE(full->client.connected());
+  auto config = RunTask(io_, full->client.Command({"CONFIG", "SET", "maxmemory", "1"}));
+  ASSERT_TRUE(config.has_value()) << config.error().message;
+  auto set = RunTask(io_, full->manager.Set("k", json::value(1), 60s));
+  ASSERT_FALSE(set.has_value());
+  EXPECT_EQ(set.error().code, ErrorCode::kDatabaseUnavailable) << set.error().message;
+  EXPECT_NE(set.error().message.find("OOM"), std::string::npos) << set.error().message;
+  int runs = 0;
+  auto loaded = RunTask(io_, full->manager.GetOrSet("k", 60s, {}, SlowLoader("v", 0ms, runs)));
+  ASSERT_TRUE(loaded.has_value()) << "a full Redis never fails a read-through";
+  EXPECT_EQ(*loaded->value, json::value("v"));
+}
+
 }  // namespace
 }  // namespace coredb::cache

@@ -376,6 +376,60 @@ TEST_F(CacheManagerTest, ErrorRepliesDoNotTripTheBreaker) {
   EXPECT_EQ(cache_->Stats().errors, 0U);
 }
 
+TEST_F(CacheManagerTest, InvalidationThatCannotReachTheStoreIsReplayedBeforeAnyHit) {
+  // An entry cached before a write; the write commits, but its invalidation finds Redis away.
+  store_.values["user:1"] = {"\"stale\"", 60};
+  store_.tags["users"] = {"user:1"};
+  store_.down = true;
+  auto failed = Run(cache_->Invalidate({"users"}, {"user:*"}));
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error().code, ErrorCode::kDatabaseUnavailable);
+  EXPECT_EQ(cache_->Stats().invalidations_deferred, 1U);
+  EXPECT_EQ(cache_->Stats().invalidations_pending, 2U);
+
+  // Still away: reads bypass the cache (the loader answers), the endpoints' Get fails.
+  auto bypassed = Run(cache_->GetOrSet("user:1", 60s, {"users"}, Loader("fresh")));
+  ASSERT_TRUE(bypassed.has_value());
+  EXPECT_EQ(*bypassed->value, json::value("fresh"));
+  EXPECT_EQ(cache_->Stats().invalidations_pending, 2U);
+
+  // Redis is back (with the stale entry still in it): the first read replays the invalidation
+  // before it looks, so the stale value is never served.
+  store_.down = false;
+  now_ += 1s;  // past the breaker's reset timeout
+  auto r = Run(cache_->GetOrSet("user:1", 60s, {"users"}, Loader("fresh")));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_FALSE(r->hit) << "the stale entry was served";
+  EXPECT_EQ(*r->value, json::value("fresh"));
+  EXPECT_EQ(cache_->Stats().invalidations_pending, 0U);
+  EXPECT_EQ(cache_->Stats().invalidations_replayed, 2U);
+  auto hit = Run(cache_->GetOrSet("user:1", 60s, {"users"}, Loader("unused")));
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_TRUE(hit->hit) << "and the cache is in use again";
+  EXPECT_EQ(*hit->value, json::value("fresh"));
+}
+
+TEST_F(CacheManagerTest, GetFailsWhileInvalidationsArePending) {
+  store_.values["k"] = {"\"stale\"", 60};
+  store_.down = true;
+  ASSERT_FALSE(Run(cache_->Invalidate({}, {"k"})).has_value());
+  auto get = Run(cache_->Get("k"));
+  ASSERT_FALSE(get.has_value());
+  EXPECT_EQ(get.error().code, ErrorCode::kDatabaseUnavailable);
+  store_.down = false;
+  now_ += 1s;
+  auto after = Run(cache_->Get("k"));
+  ASSERT_TRUE(after.has_value());
+  EXPECT_FALSE(after->has_value()) << "replayed: the stale entry is gone";
+}
+
+TEST_F(CacheManagerTest, InvalidationRejectedForBadInputIsNotRemembered) {
+  auto bad = Run(cache_->Invalidate({""}, {}));
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(cache_->Stats().invalidations_pending, 0U);
+}
+
 TEST_F(CacheManagerTest, InvalidatePatternDeletesEveryMatchInScanBatches) {
   for (int i = 0; i < 95; ++i) store_.values["user:" + std::to_string(i)] = {"1", 60};
   for (int i = 0; i < 7; ++i) store_.values["library:" + std::to_string(i)] = {"1", 60};

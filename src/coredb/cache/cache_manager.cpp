@@ -3,6 +3,7 @@
 #include "coredb/cache/cache_key.hpp"
 #include "coredb/core/json_writer.hpp"
 
+#include <spdlog/spdlog.h>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -28,6 +29,9 @@ constexpr int kMaxTagBatches = 10000;
 // Cached values were written by this service as JSON (≤ 64 levels from a request body; SQL
 // results may nest jsonb deeper). Boost.JSON's parser is not recursive: a generous bound.
 constexpr std::size_t kMaxStoredDepth = 10000;
+// Bound on remembered invalidations (distinct tags + patterns). Beyond it new ones are dropped
+// with an error log: a deployment that loses Redis for that long has bigger problems.
+constexpr std::size_t kMaxPendingInvalidations = 100000;
 
 Result<void> CheckTtl(std::chrono::seconds ttl) {
   if (ttl.count() < 1 || ttl > kMaxTtl) {
@@ -59,6 +63,8 @@ std::optional<json::value> ParseStored(const std::string& bytes) {
 bool IsBackendFailure(ErrorCode code) {
   return code == ErrorCode::kDatabaseUnavailable || code == ErrorCode::kQueryTimeout || code == ErrorCode::kPoolTimeout;
 }
+
+bool IsUnreachable(ErrorCode code) { return IsBackendFailure(code) || code == ErrorCode::kCircuitOpen; }
 
 }  // namespace
 
@@ -98,13 +104,15 @@ void CacheManager::Flight::Wake() {
 class CacheManager::FlightGuard {
  public:
   FlightGuard(CacheManager& manager, const std::string& key, std::shared_ptr<Flight> flight)
-      : manager_(manager), key_(key), flight_(std::move(flight)) {}
+      : manager_(manager), alive_(manager.alive_), key_(key), flight_(std::move(flight)) {}
   FlightGuard(const FlightGuard&) = delete;
   FlightGuard& operator=(const FlightGuard&) = delete;
   ~FlightGuard() {
-    auto it = manager_.flights_.find(key_);
-    // A caller that missed with a newer epoch may have replaced it: leave that one alone.
-    if (it != manager_.flights_.end() && it->second == flight_) manager_.flights_.erase(it);
+    if (!alive_.expired()) {
+      auto it = manager_.flights_.find(key_);
+      // A caller that missed with a newer epoch may have replaced it: leave that one alone.
+      if (it != manager_.flights_.end() && it->second == flight_) manager_.flights_.erase(it);
+    }
     if (!flight_->result && !flight_->abandoned) {
       flight_->result = MakeError(ErrorCode::kInternal, "the cache loader failed unexpectedly");
     }
@@ -113,6 +121,7 @@ class CacheManager::FlightGuard {
 
  private:
   CacheManager& manager_;
+  std::weak_ptr<char> alive_;
   const std::string& key_;
   std::shared_ptr<Flight> flight_;
 };
@@ -158,13 +167,24 @@ void CacheManager::Report(CircuitBreaker::Permit& permit, const Result<T>& resul
 
 asio::awaitable<Result<std::optional<CachedValue>>> CacheManager::Get(std::string key) {
   if (auto ok = CheckKey(key); !ok) co_return ok.error();
+  if (!pending_tags_.empty() || !pending_patterns_.empty()) {
+    const bool replayed = co_await ReplayPending();
+    if (!replayed) {
+      co_return MakeError(ErrorCode::kDatabaseUnavailable,
+                          "the cache is unavailable until earlier invalidations reach redis");
+    }
+  }
   auto permit = Acquire();
   if (!permit) co_return permit.error();
   auto entry = co_await store_.Get(std::move(key), options_.command_timeout);
   const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
   Report(*permit, entry, state.cancelled() != asio::cancellation_type::none);
   if (!entry) co_return entry.error();
-  if (!*entry) co_return std::optional<CachedValue>();
+  if (!*entry) {
+    ++stats_.misses;
+    co_return std::optional<CachedValue>();
+  }
+  ++stats_.hits;
   CachedValue out;
   out.ttl_seconds = (*entry)->ttl_seconds;
   if (auto parsed = ParseStored((*entry)->bytes)) {
@@ -264,14 +284,72 @@ asio::awaitable<Result<std::uint64_t>> CacheManager::Invalidate(std::vector<std:
   for (const std::string& pattern : patterns) {
     if (auto ok = CheckPattern(pattern); !ok) co_return ok.error();
   }
-  auto total = co_await InvalidateTags(std::move(tags));
-  if (!total) co_return total.error();
-  for (const std::string& pattern : patterns) {
-    auto deleted = co_await DeleteMatching(pattern);
-    if (!deleted) co_return deleted.error();
+  auto total = co_await InvalidateTags(tags);
+  if (!total) {
+    if (IsUnreachable(total.error().code)) Remember(tags, patterns);
+    co_return total.error();
+  }
+  for (std::size_t i = 0; i < patterns.size(); ++i) {
+    auto deleted = co_await DeleteMatching(patterns[i]);
+    if (!deleted) {
+      if (IsUnreachable(deleted.error().code)) {
+        Remember({}, std::vector<std::string>(patterns.begin() + static_cast<std::ptrdiff_t>(i), patterns.end()));
+      }
+      co_return deleted.error();
+    }
     *total += *deleted;
   }
   co_return total;
+}
+
+void CacheManager::Remember(const std::vector<std::string>& tags, const std::vector<std::string>& patterns) {
+  ++stats_.invalidations_deferred;
+  std::size_t dropped = 0;
+  auto keep = [&](std::set<std::string>& into, const std::string& what) {
+    if (pending_tags_.size() + pending_patterns_.size() < kMaxPendingInvalidations) {
+      into.insert(what);
+    } else {
+      ++dropped;
+    }
+  };
+  for (const std::string& tag : tags) keep(pending_tags_, tag);
+  for (const std::string& pattern : patterns) keep(pending_patterns_, pattern);
+  stats_.invalidations_pending = pending_tags_.size() + pending_patterns_.size();
+  spdlog::warn(
+      "cache: an invalidation could not reach redis; {} tag(s)/pattern(s) pending, the cache is bypassed until they "
+      "are replayed",
+      stats_.invalidations_pending);
+  if (dropped > 0) spdlog::error("cache: {} invalidation(s) dropped: too many pending", dropped);
+}
+
+asio::awaitable<bool> CacheManager::ReplayPending() {
+  if (replaying_) co_return false;  // another caller is at it: do not wait for it, bypass
+  replaying_ = true;
+  bool done = true;
+  if (!pending_tags_.empty()) {
+    const std::vector<std::string> tags(pending_tags_.begin(), pending_tags_.end());
+    auto deleted = co_await InvalidateTags(tags);
+    if (deleted) {
+      for (const std::string& tag : tags) pending_tags_.erase(tag);
+      stats_.invalidations_replayed += tags.size();
+    } else {
+      done = false;
+    }
+  }
+  while (done && !pending_patterns_.empty()) {
+    const std::string pattern = *pending_patterns_.begin();
+    auto deleted = co_await DeleteMatching(pattern);
+    if (!deleted) {
+      done = false;
+      break;
+    }
+    pending_patterns_.erase(pattern);
+    ++stats_.invalidations_replayed;
+  }
+  stats_.invalidations_pending = pending_tags_.size() + pending_patterns_.size();
+  if (done) spdlog::info("cache: pending invalidations replayed; the cache is in use again");
+  replaying_ = false;
+  co_return done;
 }
 
 asio::awaitable<Result<std::uint64_t>> CacheManager::DeleteMatching(const std::string& pattern) {
@@ -339,6 +417,13 @@ asio::awaitable<Result<GetOrSetResult>> CacheManager::GetOrSet(std::string key, 
   if (auto ok = CheckTtl(ttl); !ok) co_return ok.error();
   if (auto ok = CheckTags(tags); !ok) co_return ok.error();
   if (!loader) co_return MakeError(ErrorCode::kInternal, "GetOrSet without a loader");
+  if (!pending_tags_.empty() || !pending_patterns_.empty()) {
+    const bool replayed = co_await ReplayPending();
+    if (!replayed) {
+      ++stats_.bypasses;
+      co_return co_await LoadDirectly(loader);
+    }
+  }
 
   for (int round = 0; round < kMaxRounds; ++round) {
     auto permit = Acquire();

@@ -11,7 +11,10 @@
 // while the breaker is open. The breaker's half-open probe brings the cache back by itself.
 //
 // A value loaded before an invalidation is never stored after it (the store's epoch check), and
-// a caller that missed after an invalidation never joins a load that started before it.
+// a caller that missed after an invalidation never joins a load that started before it. An
+// Invalidate() that could not reach Redis is remembered and replayed before this instance
+// serves anything from the cache again (until then reads bypass it), so a write whose
+// invalidation failed is never followed by a stale hit from this instance.
 //
 // Single-threaded: use it from the event loop's thread only.
 #pragma once
@@ -29,6 +32,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -48,15 +52,18 @@ struct CacheManagerOptions {
 
 // Plain counters (single-threaded), for /metrics.
 struct CacheStats {
-  std::uint64_t hits = 0;    // GetOrSet answered from the cache
-  std::uint64_t misses = 0;  // GetOrSet found nothing (or could not read the cache: see bypasses)
+  std::uint64_t hits = 0;    // reads (Get, GetOrSet) answered from the cache
+  std::uint64_t misses = 0;  // reads that found nothing
   std::uint64_t loads = 0;   // loader calls, bypasses included
   std::uint64_t load_errors = 0;
-  std::uint64_t joins = 0;           // callers given another caller's load result (single-flight)
-  std::uint64_t bypasses = 0;        // loader called directly because the cache was unavailable
-  std::uint64_t stores = 0;          // loaded values stored
-  std::uint64_t stores_skipped = 0;  // not stored: invalidated meanwhile, or over max_value_bytes
-  std::uint64_t errors = 0;          // store calls that failed or were refused by the open breaker
+  std::uint64_t joins = 0;                   // callers given another caller's load result (single-flight)
+  std::uint64_t bypasses = 0;                // loader called directly because the cache was unavailable
+  std::uint64_t stores = 0;                  // loaded values stored
+  std::uint64_t stores_skipped = 0;          // not stored: invalidated meanwhile, or over max_value_bytes
+  std::uint64_t errors = 0;                  // store calls that failed or were refused by the open breaker
+  std::uint64_t invalidations_deferred = 0;  // Invalidate() calls that failed and were remembered
+  std::uint64_t invalidations_replayed = 0;  // remembered tags/patterns invalidated later
+  std::size_t invalidations_pending = 0;     // tags + patterns still to replay (a gauge)
 };
 
 struct CachedValue {
@@ -99,7 +106,9 @@ class CacheManager {
   boost::asio::awaitable<Result<std::uint64_t>> InvalidatePattern(std::string pattern);
   // Deletes every entry stored with one of the tags; returns how many.
   boost::asio::awaitable<Result<std::uint64_t>> InvalidateTags(std::vector<std::string> tags);
-  // Both, for `invalidate: {tags, keys}` of a query (keys are glob patterns).
+  // Both, for `invalidate: {tags, keys}` of a query (keys are glob patterns), after its write
+  // committed. When Redis cannot be reached (kDatabaseUnavailable, kCircuitOpen) the tags and
+  // patterns are remembered and replayed later (see above); the error is still returned.
   boost::asio::awaitable<Result<std::uint64_t>> Invalidate(std::vector<std::string> tags,
                                                            std::vector<std::string> patterns);
 
@@ -128,6 +137,9 @@ class CacheManager {
   boost::asio::awaitable<Result<GetOrSetResult>> LoadDirectly(const Loader& loader);
   boost::asio::awaitable<Result<std::uint64_t>> DeleteMatching(const std::string& pattern);
   boost::asio::awaitable<Result<std::uint64_t>> DeleteTagged(const std::string& tag);
+  // Replays remembered invalidations; true when none is left.
+  boost::asio::awaitable<bool> ReplayPending();
+  void Remember(const std::vector<std::string>& tags, const std::vector<std::string>& patterns);
   // Reports a store call's outcome to the breaker and counts errors. A call that failed because
   // its caller was cancelled reports nothing.
   template <class T>
@@ -139,7 +151,12 @@ class CacheManager {
   CacheManagerOptions options_;
   CircuitBreaker breaker_;
   std::unordered_map<std::string, std::shared_ptr<Flight>> flights_;
+  std::set<std::string> pending_tags_;  // invalidations that could not reach Redis
+  std::set<std::string> pending_patterns_;
+  bool replaying_ = false;
   CacheStats stats_;
+  // Held weakly by flight guards: a coroutine frame destroyed after the manager touches nothing.
+  std::shared_ptr<char> alive_ = std::make_shared<char>();
 };
 
 }  // namespace coredb::cache

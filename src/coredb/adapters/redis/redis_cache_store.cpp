@@ -44,11 +44,30 @@ Error Unexpected(const char* what, const Reply& reply) {
                    std::string("unexpected redis reply to ") + what + ": " + ReplyTypeName(reply.type));
 }
 
-// Element `i` of an EXEC reply; an error reply of that command becomes kQueryError.
+// Error replies that say Redis cannot serve right now (loading its data set, busy with a script,
+// out of memory, a replica that became read-only in a failover…): the cache is unavailable,
+// not the caller's request wrong. They count against the breaker and answer 503.
+Error Classify(Error error) {
+  static constexpr std::string_view kUnavailable[] = {"LOADING",    "BUSY",     "OOM",         "READONLY",
+                                                      "MASTERDOWN", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS"};
+  if (error.code != ErrorCode::kQueryError) return error;
+  const std::string_view message = error.message;
+  for (std::string_view prefix : kUnavailable) {
+    if (message.starts_with(prefix) && (message.size() == prefix.size() || message[prefix.size()] == ' ')) {
+      error.code = ErrorCode::kDatabaseUnavailable;
+      error.message = "redis cannot serve the cache right now: " + error.message;
+      break;
+    }
+  }
+  return error;
+}
+
+// Element `i` of an EXEC reply; an error reply of that command becomes kQueryError (or
+// kDatabaseUnavailable, see Classify).
 Result<const Reply*> Element(const Reply& exec, std::size_t i, const char* what) {
   if (exec.type != Reply::Type::kArray || exec.elements.size() <= i) return Unexpected(what, exec);
   const Reply& element = exec.elements[i];
-  if (element.type == Reply::Type::kError) return MakeError(ErrorCode::kQueryError, element.str);
+  if (element.type == Reply::Type::kError) return Classify(MakeError(ErrorCode::kQueryError, element.str));
   return &element;
 }
 
@@ -74,7 +93,7 @@ asio::awaitable<Result<std::optional<cache::StoredEntry>>> RedisCacheStore::Get(
   commands[0] = {"GET", key};
   commands[1] = {"TTL", std::move(key)};
   auto reply = co_await client_.Transaction(std::move(commands), timeout);
-  if (!reply) co_return reply.error();
+  if (!reply) co_return Classify(reply.error());
   auto value = Element(*reply, 0, "GET");
   if (!value) co_return value.error();
   auto ttl = Element(*reply, 1, "TTL");
@@ -93,7 +112,7 @@ asio::awaitable<Result<cache::LookupResult>> RedisCacheStore::Lookup(std::string
   command.push_back(std::move(key));
   command.push_back(EpochKey());
   auto reply = co_await client_.Command(std::move(command), timeout);
-  if (!reply) co_return reply.error();
+  if (!reply) co_return Classify(reply.error());
   if (reply->type != Reply::Type::kArray || reply->elements.size() != 2) co_return Unexpected("MGET", *reply);
   cache::LookupResult out;
   // MGET answers nil for a key of another type: a miss (the load overwrites it).
@@ -115,7 +134,7 @@ asio::awaitable<Result<void>> RedisCacheStore::Set(std::string key, std::string 
     command.emplace_back("EX");
     command.push_back(seconds);
     auto reply = co_await client_.Command(std::move(command), timeout);
-    if (!reply) co_return reply.error();
+    if (!reply) co_return Classify(reply.error());
     co_return Result<void>();
   }
   std::vector<std::vector<std::string>> commands;
@@ -129,7 +148,7 @@ asio::awaitable<Result<void>> RedisCacheStore::Set(std::string key, std::string 
   }
   const std::size_t count = commands.size();
   auto reply = co_await client_.Transaction(std::move(commands), timeout);
-  if (!reply) co_return reply.error();
+  if (!reply) co_return Classify(reply.error());
   for (std::size_t i = 0; i < count; ++i) {
     auto element = Element(*reply, i, "SET/SADD/EXPIRE");
     if (!element) co_return element.error();
@@ -152,7 +171,7 @@ asio::awaitable<Result<bool>> RedisCacheStore::SetIfEpoch(std::string key, std::
   command.push_back(std::move(bytes));
   command.push_back(std::to_string(ttl.count()));
   auto reply = co_await client_.Command(std::move(command), timeout);
-  if (!reply) co_return reply.error();
+  if (!reply) co_return Classify(reply.error());
   if (reply->type != Reply::Type::kInteger) co_return Unexpected("EVAL", *reply);
   co_return reply->integer == 1;
 }
@@ -162,7 +181,7 @@ asio::awaitable<Result<bool>> RedisCacheStore::Exists(std::string key, Ms timeou
   command.emplace_back("EXISTS");
   command.push_back(std::move(key));
   auto reply = co_await client_.Command(std::move(command), timeout);
-  if (!reply) co_return reply.error();
+  if (!reply) co_return Classify(reply.error());
   if (reply->type != Reply::Type::kInteger) co_return Unexpected("EXISTS", *reply);
   co_return reply->integer > 0;
 }
@@ -174,7 +193,7 @@ asio::awaitable<Result<std::int64_t>> RedisCacheStore::Increment(std::string key
   // NX: only a counter that has no expiry yet (this call created it) gets one.
   if (ttl) commands.push_back({"EXPIRE", std::move(key), std::to_string(ttl->count()), "NX"});
   auto reply = co_await client_.Transaction(std::move(commands), timeout);
-  if (!reply) co_return reply.error();
+  if (!reply) co_return Classify(reply.error());
   auto value = Element(*reply, 0, "INCRBY");
   if (!value) co_return value.error();
   if ((*value)->type != Reply::Type::kInteger) co_return Unexpected("INCRBY", *reply);
@@ -192,7 +211,7 @@ asio::awaitable<Result<std::uint64_t>> RedisCacheStore::Delete(std::vector<std::
   commands[1].emplace_back("UNLINK");
   for (std::string& key : keys) commands[1].push_back(std::move(key));
   auto reply = co_await client_.Transaction(std::move(commands), timeout);
-  if (!reply) co_return reply.error();
+  if (!reply) co_return Classify(reply.error());
   auto epoch = Element(*reply, 0, "SET");
   if (!epoch) co_return epoch.error();
   auto deleted = Element(*reply, 1, "UNLINK");
@@ -207,7 +226,7 @@ asio::awaitable<Result<void>> RedisCacheStore::NewEpoch(Ms timeout) {
   command.push_back(EpochKey());
   command.push_back(NewToken());
   auto reply = co_await client_.Command(std::move(command), timeout);
-  if (!reply) co_return reply.error();
+  if (!reply) co_return Classify(reply.error());
   co_return Result<void>();
 }
 
@@ -222,7 +241,7 @@ asio::awaitable<Result<cache::ScanPage>> RedisCacheStore::Scan(std::string curso
   command.emplace_back("COUNT");
   command.push_back(std::to_string(count));
   auto reply = co_await client_.Command(std::move(command), timeout);
-  if (!reply) co_return reply.error();
+  if (!reply) co_return Classify(reply.error());
   if (reply->type != Reply::Type::kArray || reply->elements.size() != 2 ||
       reply->elements[0].type != Reply::Type::kString || reply->elements[1].type != Reply::Type::kArray) {
     co_return Unexpected("SCAN", *reply);
@@ -245,7 +264,7 @@ asio::awaitable<Result<std::uint64_t>> RedisCacheStore::Unlink(std::vector<std::
   command.emplace_back("UNLINK");
   for (std::string& key : keys) command.push_back(std::move(key));
   auto reply = co_await client_.Command(std::move(command), timeout);
-  if (!reply) co_return reply.error();
+  if (!reply) co_return Classify(reply.error());
   if (reply->type != Reply::Type::kInteger) co_return Unexpected("UNLINK", *reply);
   co_return static_cast<std::uint64_t>(reply->integer);
 }
@@ -259,7 +278,7 @@ asio::awaitable<Result<cache::TagBatch>> RedisCacheStore::PopTagged(std::string 
   command.push_back(TagKey(tag));
   command.push_back(std::to_string(count));
   auto reply = co_await client_.Command(std::move(command), timeout);
-  if (!reply) co_return reply.error();
+  if (!reply) co_return Classify(reply.error());
   if (reply->type != Reply::Type::kArray || reply->elements.size() != 2 ||
       reply->elements[0].type != Reply::Type::kInteger || reply->elements[1].type != Reply::Type::kInteger) {
     co_return Unexpected("EVAL", *reply);
