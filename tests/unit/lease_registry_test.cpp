@@ -19,7 +19,13 @@ class Counted final : public LeaseResource {
   int& destroyed_;
 };
 
-Principal Client(const std::string& id) { return Principal{id, id + "-name", static_cast<std::uint8_t>(Scope::kWrite)}; }
+Principal Client(const std::string& id) {
+  Principal p;
+  p.client_id = id;
+  p.client_name = id + "-name";
+  p.scopes = static_cast<std::uint8_t>(Scope::kWrite);
+  return p;
+}
 
 class Registry : public ::testing::Test {
  protected:

@@ -4,9 +4,12 @@
 #include "coredb/adapters/postgres/pg_backend.hpp"
 #include "coredb/adapters/postgres/pg_pool.hpp"
 #include "coredb/adapters/redis/redis_backend.hpp"
+#include "coredb/adapters/redis/redis_cache_store.hpp"
 #include "coredb/adapters/redis/redis_client.hpp"
 #include "coredb/adapters/redis/redis_pool.hpp"
+#include "coredb/cache/cache_manager.hpp"
 #include "coredb/core/token_auth.hpp"
+#include "coredb/http/handlers/cache_handler.hpp"
 #include "coredb/http/handlers/health_handler.hpp"
 #include "coredb/http/handlers/query_handler.hpp"
 #include "coredb/http/handlers/session_handler.hpp"
@@ -26,6 +29,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace coredb::app {
@@ -34,6 +38,8 @@ namespace asio = boost::asio;
 using namespace std::chrono_literals;
 
 namespace {
+
+constexpr std::chrono::milliseconds kRedisStartupWait{2000};
 
 class AdminAuthenticator final : public http::Authenticator {
  public:
@@ -66,6 +72,8 @@ redis::RedisOptions MakeRedisOptions(const config::RedisConfig& r, int db, const
   options.password = r.password;
   options.db = db;
   options.command_timeout = r.command_timeout;
+  // Retry at least once a second: the cache is back within a few seconds of Redis.
+  options.reconnect_max = std::chrono::milliseconds(1000);
   options.name = name;
   return options;
 }
@@ -92,6 +100,18 @@ std::string InstanceId(const config::Config& cfg) {
   return id;
 }
 
+cache::CacheManagerOptions MakeCacheOptions(const config::RedisConfig& r) {
+  cache::CacheManagerOptions options;
+  options.command_timeout = r.command_timeout;
+  options.breaker.name = "redis";
+  options.breaker.error_threshold_percent = 50;
+  options.breaker.volume_threshold = 5;
+  options.breaker.rolling_window = std::chrono::milliseconds(10000);
+  options.breaker.rolling_buckets = 10;
+  options.breaker.reset_timeout = std::chrono::milliseconds(1000);
+  return options;
+}
+
 // Everything the running service owns, in construction order (destroyed in reverse).
 struct Service {
   explicit Service(const config::Config& cfg)
@@ -105,6 +125,7 @@ struct Service {
         vector_probe_pool(ioc.get_executor(), MakePoolOptions("vector-health", cfg.vector, cfg, 1), cancel_worker),
         redis_client(ioc.get_executor(), MakeRedisOptions(cfg.redis, cfg.redis.db, "cache")),
         redis_pool(ioc.get_executor(), MakeRedisPoolOptions(cfg.redis)),
+        redis_sessions(ioc.get_executor(), MakeRedisOptions(cfg.redis, cfg.redis.session_db, "sessions")),
         pg_backend(pg_pool, cfg.max_result_bytes),
         vector_backend(vector_pool, cfg.max_result_bytes),
         pg_probe(pg_probe_pool, cfg.max_result_bytes),
@@ -112,15 +133,27 @@ struct Service {
         redis_backend(redis_client),
         sessions(ioc.get_executor(), sessions::SessionOptions{InstanceId(cfg)}, pg_backend, vector_backend,
                  redis_pool),
+        session_backend(redis_sessions),
+        cache_store(redis_client),
+        cache(ioc.get_executor(), cache_store, MakeCacheOptions(cfg.redis)),
         authenticator(cfg.admin_token),
         health(ioc.get_executor(),
                {{"database", [this](std::chrono::milliseconds t) { return pg_probe.Ping(t); }},
-                {"redis", [this](std::chrono::milliseconds t) { return redis_backend.Ping(t); }},
+                {"redis", [this](std::chrono::milliseconds t) { return PingRedis(t); }},
                 {"vector", [this](std::chrono::milliseconds t) { return vector_probe.Ping(t); }}}),
         server(ioc, cfg.http, router, authenticator, [](const http::CompletedRequest& r) { LogRequest(r); }) {
     http::RegisterHealthRoutes(router, health);
     http::RegisterQueryRoutes(router, {pg_backend, vector_backend, redis_backend, sessions, cfg.default_query_timeout});
     http::RegisterSessionRoutes(router, sessions);
+    http::RegisterCacheRoutes(router, cache);
+  }
+
+  // Redis is up when both of its databases answer (cache and sessions), each within half the time.
+  asio::awaitable<bool> PingRedis(std::chrono::milliseconds timeout) {
+    const bool cache_up = co_await redis_backend.Ping(timeout / 2);
+    if (!cache_up) co_return false;
+    const bool sessions_up = co_await session_backend.Ping(timeout / 2);
+    co_return sessions_up;
   }
 
   static void LogRequest(const http::CompletedRequest& r) {
@@ -147,6 +180,7 @@ struct Service {
     vector_probe_pool.Close();
     redis_pool.Close();
     redis_client.Stop();
+    redis_sessions.Stop();
     spdlog::info("stopped");
     ioc.stop();
   }
@@ -160,12 +194,16 @@ struct Service {
   pg::Pool vector_probe_pool;
   redis::RedisClient redis_client;
   redis::RedisPool redis_pool;
+  redis::RedisClient redis_sessions;  // REDIS_SESSION_DB
   pg::PgBackend pg_backend;
   pg::PgBackend vector_backend;
   pg::PgBackend pg_probe;
   pg::PgBackend vector_probe;
   redis::RedisBackend redis_backend;
   sessions::SessionManager sessions;
+  redis::RedisBackend session_backend;
+  redis::RedisCacheStore cache_store;
+  cache::CacheManager cache;
   AdminAuthenticator authenticator;
   http::Router router;
   observability::HealthMonitor health;
@@ -194,14 +232,33 @@ int Serve(const config::Config& cfg) {
     return 1;
   }
   service->redis_client.Start();
+  service->redis_sessions.Start();
   service->health.Start();
-  service->server.Start();
-  observability::LogEvent(spdlog::level::info, "listening",
-                          {{"host", cfg.http.host},
-                           {"port", service->server.port()},
-                           {"version", COREDB_VERSION},
-                           {"instance", service->sessions.registry().instance_id()}});
-  spdlog::default_logger()->flush();
+  // Redis connects in the background. Give it a moment (bounded: a Redis that is down must not
+  // keep the service from serving SQL) before taking requests, so the first cache requests do
+  // not find it "down" and open its breaker.
+  asio::co_spawn(
+      service->ioc,
+      [&service, &cfg]() -> asio::awaitable<void> {
+        const auto deadline = std::chrono::steady_clock::now() + kRedisStartupWait;
+        const bool cache_up = co_await service->redis_client.WaitConnected(kRedisStartupWait);
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        const bool sessions_up = co_await service->redis_sessions.WaitConnected(std::max(left, 1ms));
+        if (service->health.draining()) co_return;  // SIGTERM came first
+        if (!cache_up || !sessions_up) spdlog::warn("starting without redis: the cache is bypassed until it connects");
+        service->server.Start();
+        observability::LogEvent(
+            spdlog::level::info, "listening",
+            {{"host", cfg.http.host},
+             {"port", service->server.port()},
+             {"version", COREDB_VERSION},
+             {"instance", service->sessions.registry().instance_id()}});
+        spdlog::default_logger()->flush();
+      },
+      [](std::exception_ptr e) {
+        if (e) spdlog::critical("start-up failed");
+      });
 
   asio::signal_set signals(service->ioc, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code& ec, int signal) {
