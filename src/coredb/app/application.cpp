@@ -7,9 +7,11 @@
 #include "coredb/adapters/redis/redis_client.hpp"
 #include "coredb/core/token_auth.hpp"
 #include "coredb/http/handlers/health_handler.hpp"
+#include "coredb/http/handlers/migrations_handler.hpp"
 #include "coredb/http/handlers/query_handler.hpp"
 #include "coredb/http/router.hpp"
 #include "coredb/http/server.hpp"
+#include "coredb/migrations/pg_migrator.hpp"
 #include "coredb/observability/health.hpp"
 #include "coredb/observability/logging.hpp"
 
@@ -53,6 +55,13 @@ pg::PoolOptions MakePoolOptions(const std::string& name, const config::PostgresC
   return options;
 }
 
+migrations::MigratorOptions MakeMigratorOptions(const config::Config& cfg) {
+  migrations::MigratorOptions options;
+  options.connection.conninfo = cfg.postgres.conninfo;
+  options.connection.connect_timeout = cfg.postgres.connect_timeout;
+  return options;
+}
+
 redis::RedisOptions MakeRedisOptions(const config::RedisConfig& r, int db, const std::string& name) {
   redis::RedisOptions options;
   options.host = r.host;
@@ -67,7 +76,7 @@ redis::RedisOptions MakeRedisOptions(const config::RedisConfig& r, int db, const
 
 // Everything the running service owns, in construction order (destroyed in reverse).
 struct Service {
-  explicit Service(const config::Config& cfg)
+  explicit Service(const config::Config& cfg, std::vector<migrations::Migration> migration_set = {})
       : config(cfg),
         pg_pool(ioc.get_executor(), MakePoolOptions("postgresql", cfg.postgres, cfg, cfg.postgres.pool_size),
                 cancel_worker),
@@ -82,6 +91,7 @@ struct Service {
         pg_probe(pg_probe_pool, cfg.max_result_bytes),
         vector_probe(vector_probe_pool, cfg.max_result_bytes),
         redis_backend(redis_client),
+        migrator(ioc.get_executor(), cancel_worker, std::move(migration_set), MakeMigratorOptions(cfg)),
         authenticator(cfg.admin_token),
         health(ioc.get_executor(),
                {{"database", [this](std::chrono::milliseconds t) { return pg_probe.Ping(t); }},
@@ -90,6 +100,7 @@ struct Service {
         server(ioc, cfg.http, router, authenticator, [](const http::CompletedRequest& r) { LogRequest(r); }) {
     http::RegisterHealthRoutes(router, health);
     http::RegisterQueryRoutes(router, {pg_backend, vector_backend, redis_backend, cfg.default_query_timeout});
+    http::RegisterMigrationRoutes(router, migrator);
   }
 
   static void LogRequest(const http::CompletedRequest& r) {
@@ -130,6 +141,7 @@ struct Service {
   pg::PgBackend pg_probe;
   pg::PgBackend vector_probe;
   redis::RedisBackend redis_backend;
+  migrations::PgMigrator migrator;  // its own connection per call (session advisory lock)
   AdminAuthenticator authenticator;
   http::Router router;
   observability::HealthMonitor health;
@@ -152,7 +164,13 @@ int Serve(const config::Config& cfg) {
     return 2;
   }
 
-  auto service = std::make_unique<Service>(cfg);
+  auto migration_set = migrations::LoadMigrations(cfg.migrations_dir);
+  if (!migration_set) {
+    spdlog::critical("config: {}", migration_set.error().message);
+    return 2;
+  }
+
+  auto service = std::make_unique<Service>(cfg, std::move(*migration_set));
   if (auto listening = service->server.Listen(); !listening) {
     spdlog::critical("{}", listening.error().message);
     return 1;

@@ -210,6 +210,8 @@ LoadResult Load(const EnvReader& env) {
     cfg.admin_token = *token;
   }
 
+  if (auto dir = r.Get("COREDB_MIGRATIONS_DIR")) cfg.migrations_dir = *dir;
+
   LoadPostgres(r, cfg);
   LoadVector(r, cfg);
   LoadRedis(r, cfg);

@@ -45,6 +45,7 @@ struct Config {
   std::string admin_token;
   std::size_t max_result_bytes = 16 * 1024 * 1024;
   std::chrono::milliseconds default_query_timeout{30000};
+  std::string migrations_dir;  // COREDB_MIGRATIONS_DIR; empty: the migrations embedded at build time
 };
 
 // Reads variables through `getenv` (injectable for tests). Returns the config, or the list of
