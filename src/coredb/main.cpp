@@ -62,9 +62,15 @@ int main(int argc, char** argv) {
   coredb::observability::InitLogging(quiet ? "warn" : loaded.config.log_level);
   int code = 0;
   switch (line.command) {
-    case Command::kServe: code = coredb::app::Serve(loaded.config); break;
-    case Command::kHealth: code = coredb::app::CheckHealth(loaded.config); break;
-    default: code = coredb::app::RunSchemaCommand(loaded.config, line); break;
+    case Command::kServe:
+      code = coredb::app::Serve(loaded.config);
+      break;
+    case Command::kHealth:
+      code = coredb::app::CheckHealth(loaded.config);
+      break;
+    default:
+      code = coredb::app::RunSchemaCommand(loaded.config, line);
+      break;
   }
   coredb::observability::ShutdownLogging();
   return code;

@@ -166,8 +166,7 @@ TEST_F(SchemaCli, SeedTwiceSucceedsAndInsertsOnce) {
   ASSERT_EQ(Run({"migrate"}).code, 0);
   auto first = Run({"seed"});
   EXPECT_EQ(first.code, 0) << first.All();
-  EXPECT_NE(first.out.find("inserted 3 of 3 libraries, 1 of 1 users, 1 of 1 api keys"), std::string::npos)
-      << first.out;
+  EXPECT_NE(first.out.find("inserted 3 of 3 libraries, 1 of 1 users, 1 of 1 api keys"), std::string::npos) << first.out;
   auto second = Run({"seed"});
   EXPECT_EQ(second.code, 0) << second.All();
   EXPECT_NE(second.out.find("inserted 0 of 3 libraries, 0 of 1 users, 0 of 1 api keys"), std::string::npos)

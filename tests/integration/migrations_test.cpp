@@ -28,8 +28,7 @@ std::vector<Migration> MustBuild(std::vector<MigrationFile> files) {
 }
 
 // Migration `version` named `name`: up and down SQL.
-std::vector<MigrationFile> Files(int version, const std::string& name, const std::string& up,
-                                 const std::string& down) {
+std::vector<MigrationFile> Files(int version, const std::string& name, const std::string& up, const std::string& down) {
   char prefix[16];
   std::snprintf(prefix, sizeof prefix, "%04d_", version);
   return {{prefix + name + ".up.sql", up}, {prefix + name + ".down.sql", down}};
@@ -116,8 +115,8 @@ TEST_F(Migrations, FreshDatabaseMigratesToTheLatestVersionAndRecordsTheHistory) 
   EXPECT_TRUE(std::regex_match(h.applied_at, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"))) << h.applied_at;
   EXPECT_GT(h.duration_ms, 0.0);
   EXPECT_EQ(db_psql().Scalar("SELECT now() - applied_at < interval '1 minute' FROM coredb_schema_migrations"), "t");
-  for (const char* table : {"users", "api_keys", "libraries", "library_versions", "documentation_chunks", "usage_logs",
-                            "oauth_tokens"}) {
+  for (const char* table :
+       {"users", "api_keys", "libraries", "library_versions", "documentation_chunks", "usage_logs", "oauth_tokens"}) {
     EXPECT_TRUE(TableExists(table)) << table;
   }
 }
@@ -240,10 +239,10 @@ TEST_F(Migrations, WaitingForTheLockEndsAtItsDeadlineAndChangesNothing) {
 }
 
 TEST_F(Migrations, FailingMigrationIsRolledBackWholeAndTheOnesBeforeItStay) {
-  auto files = Join({Files(1, "a", "CREATE TABLE a (x int);", "DROP TABLE a;"),
-                     Files(2, "broken", "CREATE TABLE b (x int);\nINSERT INTO b SELECT * FROM no_such_table;",
-                           "DROP TABLE b;"),
-                     Files(3, "c", "CREATE TABLE c (x int);", "DROP TABLE c;")});
+  auto files =
+      Join({Files(1, "a", "CREATE TABLE a (x int);", "DROP TABLE a;"),
+            Files(2, "broken", "CREATE TABLE b (x int);\nINSERT INTO b SELECT * FROM no_such_table;", "DROP TABLE b;"),
+            Files(3, "c", "CREATE TABLE c (x int);", "DROP TABLE c;")});
   auto m = Make(MustBuild(files));
   auto run = Migrate(*m);
   ASSERT_FALSE(run);
@@ -251,8 +250,7 @@ TEST_F(Migrations, FailingMigrationIsRolledBackWholeAndTheOnesBeforeItStay) {
   EXPECT_EQ(e.code, ErrorCode::kQueryError);
   ASSERT_TRUE(e.pg.has_value());
   EXPECT_EQ(e.pg->sqlstate, "42P01");
-  EXPECT_NE(e.message.find("migration 2 (broken) failed at statement 2 (0002_broken.up.sql line 2)"),
-            std::string::npos)
+  EXPECT_NE(e.message.find("migration 2 (broken) failed at statement 2 (0002_broken.up.sql line 2)"), std::string::npos)
       << e.message;
   EXPECT_NE(e.message.find("applied before it: 1"), std::string::npos) << e.message;
   EXPECT_TRUE(TableExists("a"));

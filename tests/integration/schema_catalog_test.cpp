@@ -163,8 +163,9 @@ Rows Columns(Psql& db) {
 
 std::vector<std::string> Indexes(Psql& db) {
   std::vector<std::string> out;
-  for (auto& row : db.Exec(std::string("SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename IN ") +
-                           kTables + " ORDER BY indexdef COLLATE \"C\"")) {
+  for (auto& row :
+       db.Exec(std::string("SELECT indexdef FROM pg_indexes WHERE schemaname = 'public' AND tablename IN ") + kTables +
+               " ORDER BY indexdef COLLATE \"C\"")) {
     out.push_back(row[0]);
   }
   return out;
@@ -225,8 +226,8 @@ TEST_F(SchemaCatalog, EveryColumnMatchesTheModelWithItsTypeNullabilityAndDefault
   const Rows actual = Columns(*psql_);
   ASSERT_EQ(actual.size(), kExpectedColumns.size());
   for (std::size_t i = 0; i < actual.size(); ++i) {
-    EXPECT_EQ(actual[i], kExpectedColumns[i]) << "column " << i << ": " << kExpectedColumns[i][0] << "."
-                                              << kExpectedColumns[i][1];
+    EXPECT_EQ(actual[i], kExpectedColumns[i])
+        << "column " << i << ": " << kExpectedColumns[i][0] << "." << kExpectedColumns[i][1];
   }
   // Nothing else in the schema but the history table.
   EXPECT_EQ(psql_->Scalar("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables "
@@ -263,14 +264,17 @@ TEST_F(SchemaCatalog, RollbackThenMigrateReturnsTheIdenticalCatalog) {
 
 TEST_F(SchemaCatalog, DefaultsFillIdsTimestampsAndQuotas) {
   psql_->Exec("INSERT INTO users (email) VALUES ('d@example.com')");
-  auto user = psql_->Exec("SELECT id, \"createdAt\" = \"updatedAt\", now() - \"createdAt\" < interval '1 minute' "
-                          "FROM users");
+  auto user = psql_->Exec(
+      "SELECT id, \"createdAt\" = \"updatedAt\", now() - \"createdAt\" < interval '1 minute' "
+      "FROM users");
   ASSERT_EQ(user.size(), 1u);
-  EXPECT_TRUE(std::regex_match(user[0][0], std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
+  EXPECT_TRUE(
+      std::regex_match(user[0][0], std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")))
       << user[0][0];
   EXPECT_EQ(user[0][1], "t");
   EXPECT_EQ(user[0][2], "t");
-  psql_->Exec("INSERT INTO api_keys (\"userId\", \"keyHash\", \"keyPrefix\", name) SELECT id, 'h', 'p_', 'k' FROM users");
+  psql_->Exec(
+      "INSERT INTO api_keys (\"userId\", \"keyHash\", \"keyPrefix\", name) SELECT id, 'h', 'p_', 'k' FROM users");
   EXPECT_EQ(psql_->Exec("SELECT \"quotaRequestsPerMinute\", \"quotaRequestsPerDay\", \"revokedAt\" FROM api_keys"),
             (Rows{{"60", "10000", "<null>"}}));
   psql_->Exec("INSERT INTO libraries (id, name) VALUES ('/v/n', 'N')");
@@ -281,8 +285,9 @@ TEST_F(SchemaCatalog, DefaultsFillIdsTimestampsAndQuotas) {
 }
 
 TEST_F(SchemaCatalog, UpdatedAtMovesOnUpdateUnlessTheWriterSetsItLikePrisma) {
-  psql_->Exec("INSERT INTO users (email, \"createdAt\", \"updatedAt\") VALUES ('u@example.com', "
-              "'2020-01-01', '2020-01-01')");
+  psql_->Exec(
+      "INSERT INTO users (email, \"createdAt\", \"updatedAt\") VALUES ('u@example.com', "
+      "'2020-01-01', '2020-01-01')");
   psql_->Exec("UPDATE users SET \"oauthProvider\" = 'github'");
   EXPECT_EQ(psql_->Scalar("SELECT now() - \"updatedAt\" < interval '1 minute' FROM users"), "t");
   EXPECT_EQ(psql_->Scalar("SELECT \"createdAt\"::text FROM users"), "2020-01-01 00:00:00");
@@ -295,18 +300,23 @@ TEST_F(SchemaCatalog, UpdatedAtMovesOnUpdateUnlessTheWriterSetsItLikePrisma) {
 
 TEST_F(SchemaCatalog, ForeignKeysCascadeOrSetNullAsTheModelSays) {
   psql_->Exec("INSERT INTO users (id, email) VALUES ('u1', 'a@example.com')");
-  psql_->Exec("INSERT INTO api_keys (id, \"userId\", \"keyHash\", \"keyPrefix\", name) VALUES ('k1', 'u1', 'h', 'p', 'n')");
-  psql_->Exec("INSERT INTO oauth_tokens (\"userId\", provider, \"accessToken\", \"expiresAt\") VALUES ('u1', 'github', "
-              "'t', now())");
+  psql_->Exec(
+      "INSERT INTO api_keys (id, \"userId\", \"keyHash\", \"keyPrefix\", name) VALUES ('k1', 'u1', 'h', 'p', 'n')");
+  psql_->Exec(
+      "INSERT INTO oauth_tokens (\"userId\", provider, \"accessToken\", \"expiresAt\") VALUES ('u1', 'github', "
+      "'t', now())");
   psql_->Exec("INSERT INTO libraries (id, name) VALUES ('/v/n', 'N')");
   psql_->Exec("INSERT INTO library_versions (id, \"libraryId\", version) VALUES ('lv1', '/v/n', '1')");
-  psql_->Exec("INSERT INTO documentation_chunks (\"libraryVersionId\", \"chunkIndex\", content, \"contentType\", "
-              "\"tokenCount\") VALUES ('lv1', 0, 'c', 'snippet', 1)");
-  psql_->Exec("INSERT INTO usage_logs (\"userId\", \"apiKeyId\", \"libraryId\", \"toolName\") VALUES ('u1', 'k1', "
-              "'/v/n', 'query-docs')");
-  EXPECT_THROW(psql_->Exec("INSERT INTO api_keys (\"userId\", \"keyHash\", \"keyPrefix\", name) VALUES ('nobody', 'h2', "
-                           "'p', 'n')"),
-               std::runtime_error);
+  psql_->Exec(
+      "INSERT INTO documentation_chunks (\"libraryVersionId\", \"chunkIndex\", content, \"contentType\", "
+      "\"tokenCount\") VALUES ('lv1', 0, 'c', 'snippet', 1)");
+  psql_->Exec(
+      "INSERT INTO usage_logs (\"userId\", \"apiKeyId\", \"libraryId\", \"toolName\") VALUES ('u1', 'k1', "
+      "'/v/n', 'query-docs')");
+  EXPECT_THROW(
+      psql_->Exec("INSERT INTO api_keys (\"userId\", \"keyHash\", \"keyPrefix\", name) VALUES ('nobody', 'h2', "
+                  "'p', 'n')"),
+      std::runtime_error);
   EXPECT_THROW(psql_->Exec("INSERT INTO users (email) VALUES ('a@example.com')"), std::runtime_error);
 
   psql_->Exec("DELETE FROM users WHERE id = 'u1'");
@@ -315,7 +325,7 @@ TEST_F(SchemaCatalog, ForeignKeysCascadeOrSetNullAsTheModelSays) {
   EXPECT_EQ(psql_->Exec("SELECT \"userId\", \"apiKeyId\", \"libraryId\" FROM usage_logs"),
             (Rows{{"<null>", "<null>", "/v/n"}}));  // SetNull; the log stays
   psql_->Exec("DELETE FROM libraries");
-  EXPECT_EQ(psql_->Scalar("SELECT count(*) FROM documentation_chunks"), "0");  // through library_versions
+  EXPECT_EQ(psql_->Scalar("SELECT count(*) FROM documentation_chunks"), "0");     // through library_versions
   EXPECT_EQ(psql_->Scalar("SELECT \"libraryId\" IS NULL FROM usage_logs"), "t");  // SetNull (DESIGN.md)
 }
 

@@ -55,8 +55,8 @@ TEST_F(Seed, InsertsTheStorysLibrariesUserAndApiKey) {
                    "https://docs.mongodb.com", "7.0", "100"},
                   {"/vercel/next.js", "Next.js Documentation", "Vercel", "https://github.com/vercel/next.js",
                    "https://nextjs.org/docs", "14.0", "95"},
-                  {"/supabase/supabase", "Supabase Documentation", "Supabase",
-                   "https://github.com/supabase/supabase", "https://supabase.com/docs", "1.0", "80"}}));
+                  {"/supabase/supabase", "Supabase Documentation", "Supabase", "https://github.com/supabase/supabase",
+                   "https://supabase.com/docs", "1.0", "80"}}));
   EXPECT_EQ(db.Exec("SELECT u.email, u.\"hashedPassword\", k.\"keyHash\", k.\"keyPrefix\", k.name, "
                     "k.\"quotaRequestsPerMinute\", k.\"quotaRequestsPerDay\", k.\"revokedAt\" "
                     "FROM users u JOIN api_keys k ON k.\"userId\" = u.id"),

@@ -23,7 +23,6 @@ T Must(coredb::Result<T> r) {
 namespace coredb::app {
 namespace {
 
-
 using namespace std::chrono_literals;
 
 ParsedCommandLine Parse(std::vector<std::string> args) { return ParseCommandLine(args); }
@@ -126,8 +125,9 @@ TEST(MigrationRequests, AcceptTheirOneOptionalMemberAndNothingElse) {
 
 TEST(Access, AdminRoutesNeedTheAdminScope) {
   Principal reader{"c1", "reader", static_cast<std::uint8_t>(Scope::kRead)};
-  Principal writer{"c2", "writer", static_cast<std::uint8_t>(static_cast<std::uint8_t>(Scope::kRead) |
-                                                             static_cast<std::uint8_t>(Scope::kWrite))};
+  Principal writer{
+      "c2", "writer",
+      static_cast<std::uint8_t>(static_cast<std::uint8_t>(Scope::kRead) | static_cast<std::uint8_t>(Scope::kWrite))};
   Principal admin{"c3", "admin", static_cast<std::uint8_t>(Scope::kAdmin)};
   EXPECT_EQ(AccessDenied(Access::kAdmin, reader)->code, ErrorCode::kForbidden);
   EXPECT_TRUE(AccessDenied(Access::kAdmin, writer).has_value());

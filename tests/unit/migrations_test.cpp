@@ -22,7 +22,6 @@ T Must(coredb::Result<T> r) {
   return std::move(*r);
 }
 
-
 std::vector<std::string> Sql(std::string_view script) {
   auto split = SplitSqlScript(script);
   EXPECT_TRUE(split) << (split ? "" : split.error().message);
@@ -149,7 +148,9 @@ std::vector<Migration> Known(std::initializer_list<int> versions) {
   return Must(BuildMigrationSet(files));
 }
 
-AppliedMigration Applied(const Migration& m) { return {m.version, m.name, m.checksum, "2024-01-01T00:00:00.000Z", 1.5}; }
+AppliedMigration Applied(const Migration& m) {
+  return {m.version, m.name, m.checksum, "2024-01-01T00:00:00.000Z", 1.5};
+}
 
 std::vector<int> Versions(const std::vector<const Migration*>& plan) {
   std::vector<int> out;
@@ -176,8 +177,9 @@ TEST(PlanMigrate, RefusesChangedUnknownAndOutOfOrderHistories) {
   auto r1 = PlanMigrate(known, {changed}, std::nullopt);
   ASSERT_FALSE(r1);
   EXPECT_EQ(r1.error().code, ErrorCode::kConflict);
-  EXPECT_NE(r1.error().message.find("migration 1 (m1) was changed after it was applied: recorded checksum ffffffffffff"),
-            std::string::npos)
+  EXPECT_NE(
+      r1.error().message.find("migration 1 (m1) was changed after it was applied: recorded checksum ffffffffffff"),
+      std::string::npos)
       << r1.error().message;
 
   AppliedMigration stranger{9, "future", std::string(64, '0'), "", 0};

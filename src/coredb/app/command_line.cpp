@@ -84,7 +84,8 @@ std::optional<std::int64_t> ParseInteger(std::string_view text, std::int64_t min
 }
 
 bool TakesOption(Command command, std::string_view option) {
-  const bool runs_migrations = command == Command::kMigrate || command == Command::kRollback || command == Command::kReset;
+  const bool runs_migrations =
+      command == Command::kMigrate || command == Command::kRollback || command == Command::kReset;
   if (option == "--lock-timeout" || option == "--statement-timeout") return runs_migrations;
   if (option == "--target") return command == Command::kMigrate;
   if (option == "--steps") return command == Command::kRollback;
@@ -201,8 +202,8 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& args) {
     } else {
       auto v = ParseInteger(*value, 1, kMaxTimeoutMs);
       if (!v) {
-        parsed.error = std::string(option) + " must be milliseconds in 1.." + std::to_string(kMaxTimeoutMs) + ", got '" +
-                       std::string(*value) + "'";
+        parsed.error = std::string(option) + " must be milliseconds in 1.." + std::to_string(kMaxTimeoutMs) +
+                       ", got '" + std::string(*value) + "'";
         return parsed;
       }
       (option == "--lock-timeout" ? line.lock_timeout : line.statement_timeout) = std::chrono::milliseconds(*v);
@@ -211,7 +212,8 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& args) {
   return parsed;
 }
 
-bool IsDevelopmentEnvironment(const std::optional<std::string>& coredb_env, const std::optional<std::string>& node_env) {
+bool IsDevelopmentEnvironment(const std::optional<std::string>& coredb_env,
+                              const std::optional<std::string>& node_env) {
   // COREDB_ENV, when set, decides (COREDB_ENV=production wins over a NODE_ENV left to development).
   if (coredb_env && !coredb_env->empty()) return *coredb_env == "development";
   return node_env.value_or("") == "development";

@@ -14,11 +14,11 @@ enum class Command { kServe, kHealth, kMigrate, kRollback, kStatus, kReset, kSee
 
 struct CommandLine {
   Command command = Command::kServe;
-  bool help = false;          // `coredb <command> --help`
-  std::optional<int> target;  // migrate --target V
-  int steps = 1;              // rollback --steps N
-  bool force = false;         // reset --force
-  bool json = false;          // status --json
+  bool help = false;                                           // `coredb <command> --help`
+  std::optional<int> target;                                   // migrate --target V
+  int steps = 1;                                               // rollback --steps N
+  bool force = false;                                          // reset --force
+  bool json = false;                                           // status --json
   std::optional<std::chrono::milliseconds> lock_timeout;       // migrate, rollback, reset
   std::optional<std::chrono::milliseconds> statement_timeout;  // migrate, rollback, reset
 };

@@ -66,8 +66,7 @@ awaitable<int> Run(migrations::PgMigrator& migrator, const config::Config& confi
       auto run = co_await migrator.Migrate(line.target);
       if (!run) co_return Fail(line.command, run.error());
       PrintSteps("applied", *run);
-      std::printf("%s: %s\n", run->steps.empty() ? "nothing to apply" : "done",
-                  CurrentText(run->current).c_str());
+      std::printf("%s: %s\n", run->steps.empty() ? "nothing to apply" : "done", CurrentText(run->current).c_str());
       co_return kOk;
     }
     case Command::kRollback: {
@@ -96,12 +95,13 @@ awaitable<int> Run(migrations::PgMigrator& migrator, const config::Config& confi
       connection.connect_timeout = config.postgres.connect_timeout;
       connection.application_name = "coredb-seed";
       auto executor = co_await asio::this_coro::executor;
-      auto counts = co_await migrations::SeedPlatformData(executor, connection, cancel_worker,
-                                                          config.default_query_timeout);
+      auto counts =
+          co_await migrations::SeedPlatformData(executor, connection, cancel_worker, config.default_query_timeout);
       if (!counts) co_return Fail(line.command, counts.error());
-      std::printf("seed: inserted %d of %d libraries, %d of 1 users, %d of 1 api keys (rows already present are "
-                  "kept)\n",
-                  counts->libraries, migrations::kSeedLibraries, counts->users, counts->api_keys);
+      std::printf(
+          "seed: inserted %d of %d libraries, %d of 1 users, %d of 1 api keys (rows already present are "
+          "kept)\n",
+          counts->libraries, migrations::kSeedLibraries, counts->users, counts->api_keys);
       co_return kOk;
     }
     default:

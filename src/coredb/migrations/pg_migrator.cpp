@@ -58,9 +58,9 @@ std::string VersionList(const std::vector<MigrationStep>& steps) {
 // Keeps PostgreSQL's code and fields; says which migration, statement and line failed.
 Error InMigration(Error error, const Migration& m, bool up, const std::string& where) {
   const std::string label = std::to_string(m.version) + " (" + m.name + ")";
-  error.message = up ? "migration " + label + " failed at " + where + " and was not applied: " + error.message
-                     : "rollback of migration " + label + " failed at " + where + "; it is still applied: " +
-                           error.message;
+  error.message =
+      up ? "migration " + label + " failed at " + where + " and was not applied: " + error.message
+         : "rollback of migration " + label + " failed at " + where + "; it is still applied: " + error.message;
   return error;
 }
 
@@ -85,15 +85,15 @@ awaitable<Result<std::unique_ptr<pg::Connection>>> PgMigrator::Connect() {
 
 awaitable<Result<void>> PgMigrator::Lock(pg::Connection& connection) {
   const Params key{std::to_string(kMigrationLockKey)};
-  auto tried = co_await connection.Execute(
-      pg::Statement{"SELECT pg_try_advisory_lock($1::bigint)", key, kBookkeepingTimeout});
+  auto tried =
+      co_await connection.Execute(pg::Statement{"SELECT pg_try_advisory_lock($1::bigint)", key, kBookkeepingTimeout});
   if (!tried) co_return tried.error();
   if (Text(*tried, 0, 0) == "t") co_return Result<void>{};
 
   spdlog::info("migrations: another run holds the migration lock; waiting up to {} ms", options_.lock_timeout.count());
   const auto started = Clock::now();
-  auto waited = co_await connection.Execute(
-      pg::Statement{"SELECT pg_advisory_lock($1::bigint)", key, options_.lock_timeout});
+  auto waited =
+      co_await connection.Execute(pg::Statement{"SELECT pg_advisory_lock($1::bigint)", key, options_.lock_timeout});
   if (!waited) {
     if (waited.error().code == ErrorCode::kQueryTimeout) {
       co_return Error(ErrorCode::kConflict, "another migration run held the migration lock for more than " +
@@ -147,9 +147,9 @@ awaitable<Result<MigrationStep>> PgMigrator::RunOne(pg::Connection& connection, 
   for (std::size_t i = 0; i < statements.size(); ++i) {
     auto done = co_await connection.Execute(pg::Statement{statements[i].sql, none, options_.statement_timeout});
     if (!done) {
-      failure = InMigration(done.error(), m, up,
-                            "statement " + std::to_string(i + 1) + " (" + file + " line " +
-                                std::to_string(statements[i].line) + ")");
+      failure = InMigration(
+          done.error(), m, up,
+          "statement " + std::to_string(i + 1) + " (" + file + " line " + std::to_string(statements[i].line) + ")");
       break;
     }
   }

@@ -33,8 +33,8 @@ inline constexpr std::int64_t kMigrationLockKey = 0x636f726564620001LL;
 inline constexpr const char* kHistoryTable = "coredb_schema_migrations";
 
 struct MigratorOptions {
-  pg::ConnectionOptions connection;                  // conninfo and connect timeout
-  std::chrono::milliseconds lock_timeout{30000};      // waiting for another runner
+  pg::ConnectionOptions connection;                     // conninfo and connect timeout
+  std::chrono::milliseconds lock_timeout{30000};        // waiting for another runner
   std::chrono::milliseconds statement_timeout{300000};  // each statement of a migration
 };
 

@@ -29,8 +29,8 @@ struct SeedLibrary {
 
 // The story's scripts/db-seed.ts, verbatim.
 constexpr std::array<SeedLibrary, kSeedLibraries> kLibraries{{
-    {"/mongodb/docs", "MongoDB Documentation", "MongoDB", "https://github.com/mongodb/docs",
-     "https://docs.mongodb.com", "7.0", 100},
+    {"/mongodb/docs", "MongoDB Documentation", "MongoDB", "https://github.com/mongodb/docs", "https://docs.mongodb.com",
+     "7.0", 100},
     {"/vercel/next.js", "Next.js Documentation", "Vercel", "https://github.com/vercel/next.js",
      "https://nextjs.org/docs", "14.0", 95},
     {"/supabase/supabase", "Supabase Documentation", "Supabase", "https://github.com/supabase/supabase",
@@ -82,7 +82,12 @@ awaitable<Result<SeedCounts>> SeedPlatformData(asio::any_io_executor executor, p
   if (!begun) co_return SeedError(begun.error());
   SeedCounts counts;
   for (const SeedLibrary& lib : kLibraries) {
-    const Params params{lib.id,       lib.name,           lib.vendor, lib.repo_url, lib.docs_url, lib.default_version,
+    const Params params{lib.id,
+                        lib.name,
+                        lib.vendor,
+                        lib.repo_url,
+                        lib.docs_url,
+                        lib.default_version,
                         std::to_string(lib.popularity_score)};
     auto inserted = co_await c.Execute(pg::Statement{kInsertLibrarySql, params, timeout});
     if (!inserted) co_return SeedError(inserted.error());

@@ -19,8 +19,8 @@ bool IsTagChar(char c) {
 }
 
 Error Unterminated(const char* what, int line) {
-  return MakeError(ErrorCode::kInvalidRequest, std::string("unterminated ") + what + " starting at line " +
-                                                   std::to_string(line));
+  return MakeError(ErrorCode::kInvalidRequest,
+                   std::string("unterminated ") + what + " starting at line " + std::to_string(line));
 }
 
 }  // namespace
@@ -36,8 +36,8 @@ Result<std::vector<SqlStatement>> SplitSqlScript(std::string_view s) {
 
   // Moves to `j`, counting the newlines passed.
   auto advance_to = [&](std::size_t j) {
-    line += static_cast<int>(std::count(s.begin() + static_cast<std::ptrdiff_t>(i),
-                                        s.begin() + static_cast<std::ptrdiff_t>(j), '\n'));
+    line += static_cast<int>(
+        std::count(s.begin() + static_cast<std::ptrdiff_t>(i), s.begin() + static_cast<std::ptrdiff_t>(j), '\n'));
     i = j;
   };
   auto finish_statement = [&](std::size_t end) {
@@ -142,7 +142,8 @@ Result<std::vector<SqlStatement>> SplitSqlScript(std::string_view s) {
     if (c == '$' && (i == 0 || !IsIdentifierChar(s[i - 1]))) {
       std::size_t j = i + 1;
       while (j < n && IsTagChar(s[j])) ++j;
-      const bool tag_ok = j < n && s[j] == '$' && (j == i + 1 || std::isdigit(static_cast<unsigned char>(s[i + 1])) == 0);
+      const bool tag_ok =
+          j < n && s[j] == '$' && (j == i + 1 || std::isdigit(static_cast<unsigned char>(s[i + 1])) == 0);
       if (tag_ok) {
         const std::string_view tag = s.substr(i, j - i + 1);  // "$$" or "$body$"
         const std::size_t close = s.find(tag, j + 1);

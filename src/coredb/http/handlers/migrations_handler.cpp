@@ -62,7 +62,8 @@ void RegisterMigrationRoutes(Router& router, migrations::Migrator& migrator) {
                if (!request) co_return ErrorResponse(request.error());
                auto run = co_await migrator.Migrate(request->target);
                if (!run) co_return ErrorResponse(run.error());
-               co_return JsonResponse(200, boost::json::object{{"applied", Versions(*run)}, {"current", Current(run->current)}});
+               co_return JsonResponse(
+                   200, boost::json::object{{"applied", Versions(*run)}, {"current", Current(run->current)}});
              });
   router.Add(beast_http::verb::post, "/api/v1/migrations/rollback", Access::kAdmin,
              [&migrator](RequestContext& ctx) -> boost::asio::awaitable<Response> {
@@ -72,8 +73,8 @@ void RegisterMigrationRoutes(Router& router, migrations::Migrator& migrator) {
                if (!request) co_return ErrorResponse(request.error());
                auto run = co_await migrator.Rollback(request->steps);
                if (!run) co_return ErrorResponse(run.error());
-               co_return JsonResponse(200,
-                                      boost::json::object{{"rolledBack", Versions(*run)}, {"current", Current(run->current)}});
+               co_return JsonResponse(
+                   200, boost::json::object{{"rolledBack", Versions(*run)}, {"current", Current(run->current)}});
              });
 }
 

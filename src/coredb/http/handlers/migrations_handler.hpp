@@ -3,8 +3,8 @@
 // An empty body counts as {}.
 #pragma once
 
-#include "coredb/migrations/migrator.hpp"
 #include "coredb/http/router.hpp"
+#include "coredb/migrations/migrator.hpp"
 
 #include <boost/json/object.hpp>
 
