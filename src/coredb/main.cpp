@@ -1,51 +1,53 @@
 // coredb — the core-database-service binary. Subcommands mirror the operations the platform
-// needs; `serve` is the default.
+// needs; `serve` is the default. Parsing lives in app/command_line (unit-tested); this file only
+// dispatches. Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
 #include "coredb/app/application.hpp"
+#include "coredb/app/command_line.hpp"
+#include "coredb/app/schema_commands.hpp"
 #include "coredb/config/config.hpp"
 #include "coredb/observability/logging.hpp"
 
 #include <csignal>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace {
 
-constexpr const char* kUsage =
-    "usage: coredb [command]\n"
-    "\n"
-    "commands:\n"
-    "  serve     run the HTTP service (default)\n"
-    "  health    check PostgreSQL, Redis and the vector store once; exit 1 when PostgreSQL or Redis is down\n"
-    "  --version print the version\n"
-    "  --help    this text\n"
-    "\n"
-    "configuration comes from the environment: DATABASE_URL (or PG_HOST, PG_PORT, PG_DATABASE, PG_USER,\n"
-    "PG_PASSWORD, PG_SSL), PG_POOL_SIZE, REDIS_URL (or REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, REDIS_DB,\n"
-    "REDIS_SESSION_DB), REDIS_POOL_SIZE, VECTOR_URL, HOST, PORT, LOG_LEVEL, COREDB_ADMIN_TOKEN,\n"
-    "COREDB_INSTANCE_ID, MAX_BODY_BYTES,\n"
-    "MAX_RESULT_BYTES, DEFAULT_QUERY_TIMEOUT, SHUTDOWN_TIMEOUT (see README.md).\n";
+std::optional<std::string> Env(const char* name) {
+  const char* v = std::getenv(name);
+  if (v == nullptr) return std::nullopt;
+  return std::string(v);
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  using coredb::app::Command;
   // A peer that closed its socket must be an error code on write, never a process-killing signal.
   std::signal(SIGPIPE, SIG_IGN);
-  std::string command = argc > 1 ? argv[1] : "serve";
-  if (command == "--help" || command == "-h" || command == "help") {
-    std::fputs(kUsage, stdout);
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  const auto parsed = coredb::app::ParseCommandLine(args);
+  const auto& line = parsed.line;
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "coredb: %s\n\n%s", parsed.error.c_str(), coredb::app::HelpText(line.command).c_str());
+    return 2;
+  }
+  if (line.command == Command::kHelp || line.help) {
+    std::fputs(coredb::app::HelpText(line.command).c_str(), stdout);
     return 0;
   }
-  if (command == "--version") {
+  if (line.command == Command::kVersion) {
     std::printf("coredb %s\n", COREDB_VERSION);
     return 0;
   }
-  if (argc > 2 && (std::strcmp(argv[2], "--help") == 0 || std::strcmp(argv[2], "-h") == 0)) {
-    std::fputs(kUsage, stdout);
-    return 0;
-  }
-  if (command != "serve" && command != "health") {
-    std::fprintf(stderr, "coredb: unknown command '%s'\n\n%s", command.c_str(), kUsage);
+  if (line.command == Command::kReset && !line.force &&
+      !coredb::app::IsDevelopmentEnvironment(Env("COREDB_ENV"), Env("NODE_ENV"))) {
+    std::fprintf(stderr,
+                 "coredb reset: refusing to drop every platform table without --force "
+                 "(allowed without it when COREDB_ENV or NODE_ENV is \"development\")\n");
     return 2;
   }
 
@@ -54,8 +56,22 @@ int main(int argc, char** argv) {
     for (const auto& problem : loaded.problems) std::fprintf(stderr, "config: %s\n", problem.c_str());
     return 2;
   }
-  coredb::observability::InitLogging(command == "health" ? "warn" : loaded.config.log_level);
-  int code = command == "health" ? coredb::app::CheckHealth(loaded.config) : coredb::app::Serve(loaded.config);
+  // One-shot commands report on stdout themselves: only warnings and errors are logged, unless
+  // LOG_LEVEL asks for more.
+  const bool quiet = line.command != Command::kServe && !Env("LOG_LEVEL");
+  coredb::observability::InitLogging(quiet ? "warn" : loaded.config.log_level);
+  int code = 0;
+  switch (line.command) {
+    case Command::kServe:
+      code = coredb::app::Serve(loaded.config);
+      break;
+    case Command::kHealth:
+      code = coredb::app::CheckHealth(loaded.config);
+      break;
+    default:
+      code = coredb::app::RunSchemaCommand(loaded.config, line);
+      break;
+  }
   coredb::observability::ShutdownLogging();
   return code;
 }

@@ -11,10 +11,12 @@
 #include "coredb/core/token_auth.hpp"
 #include "coredb/http/handlers/cache_handler.hpp"
 #include "coredb/http/handlers/health_handler.hpp"
+#include "coredb/http/handlers/migrations_handler.hpp"
 #include "coredb/http/handlers/query_handler.hpp"
 #include "coredb/http/handlers/session_handler.hpp"
 #include "coredb/http/router.hpp"
 #include "coredb/http/server.hpp"
+#include "coredb/migrations/pg_migrator.hpp"
 #include "coredb/observability/health.hpp"
 #include "coredb/observability/logging.hpp"
 #include "coredb/sessions/session_manager.hpp"
@@ -61,6 +63,13 @@ pg::PoolOptions MakePoolOptions(const std::string& name, const config::PostgresC
   options.connection.default_statement_timeout = cfg.default_query_timeout;
   options.max_size = size;
   options.idle_timeout = pg.idle_timeout;
+  return options;
+}
+
+migrations::MigratorOptions MakeMigratorOptions(const config::Config& cfg) {
+  migrations::MigratorOptions options;
+  options.connection.conninfo = cfg.postgres.conninfo;
+  options.connection.connect_timeout = cfg.postgres.connect_timeout;
   return options;
 }
 
@@ -114,7 +123,7 @@ cache::CacheManagerOptions MakeCacheOptions(const config::RedisConfig& r) {
 
 // Everything the running service owns, in construction order (destroyed in reverse).
 struct Service {
-  explicit Service(const config::Config& cfg)
+  explicit Service(const config::Config& cfg, std::vector<migrations::Migration> migration_set = {})
       : config(cfg),
         pg_pool(ioc.get_executor(), MakePoolOptions("postgresql", cfg.postgres, cfg, cfg.postgres.pool_size),
                 cancel_worker),
@@ -136,6 +145,7 @@ struct Service {
         session_backend(redis_sessions),
         cache_store(redis_client),
         cache(ioc.get_executor(), cache_store, MakeCacheOptions(cfg.redis)),
+        migrator(ioc.get_executor(), cancel_worker, std::move(migration_set), MakeMigratorOptions(cfg)),
         authenticator(cfg.admin_token),
         health(ioc.get_executor(),
                {{"database", [this](std::chrono::milliseconds t) { return pg_probe.Ping(t); }},
@@ -146,6 +156,7 @@ struct Service {
     http::RegisterQueryRoutes(router, {pg_backend, vector_backend, redis_backend, sessions, cfg.default_query_timeout});
     http::RegisterSessionRoutes(router, sessions);
     http::RegisterCacheRoutes(router, cache);
+    http::RegisterMigrationRoutes(router, migrator);
   }
 
   // Redis is up when both of its databases answer (cache and sessions), each within half the time.
@@ -204,6 +215,7 @@ struct Service {
   redis::RedisBackend session_backend;
   redis::RedisCacheStore cache_store;
   cache::CacheManager cache;
+  migrations::PgMigrator migrator;  // its own connection per call (session advisory lock)
   AdminAuthenticator authenticator;
   http::Router router;
   observability::HealthMonitor health;
@@ -226,7 +238,13 @@ int Serve(const config::Config& cfg) {
     return 2;
   }
 
-  auto service = std::make_unique<Service>(cfg);
+  auto migration_set = migrations::LoadMigrations(cfg.migrations_dir);
+  if (!migration_set) {
+    spdlog::critical("config: {}", migration_set.error().message);
+    return 2;
+  }
+
+  auto service = std::make_unique<Service>(cfg, std::move(*migration_set));
   if (auto listening = service->server.Listen(); !listening) {
     spdlog::critical("{}", listening.error().message);
     return 1;

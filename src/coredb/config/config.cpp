@@ -220,6 +220,7 @@ LoadResult Load(const EnvReader& env) {
     if (!valid) r.Problem("COREDB_INSTANCE_ID must be 1..32 letters or digits (it is part of lease ids)");
     else cfg.instance_id = *id;
   }
+  if (auto dir = r.Get("COREDB_MIGRATIONS_DIR")) cfg.migrations_dir = *dir;
 
   LoadPostgres(r, cfg);
   LoadVector(r, cfg);

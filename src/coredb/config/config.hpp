@@ -50,6 +50,7 @@ struct Config {
   // Names this instance in lease and transaction ids (COREDB_INSTANCE_ID, [A-Za-z0-9]{1,32});
   // random per start when unset.
   std::string instance_id;
+  std::string migrations_dir;  // COREDB_MIGRATIONS_DIR; empty: the migrations embedded at build time
 };
 
 // Reads variables through `getenv` (injectable for tests). Returns the config, or the list of

@@ -27,6 +27,13 @@ bool IsParam(std::string_view segment) {
 
 }  // namespace
 
+std::optional<Error> AccessDenied(Access access, const Principal& principal) {
+  if (access == Access::kAdmin && !principal.Has(Scope::kAdmin)) {
+    return MakeError(ErrorCode::kForbidden, "this operation needs the admin scope");
+  }
+  return std::nullopt;
+}
+
 std::string_view RequestContext::PathParam(std::string_view name) const {
   for (const auto& [key, value] : path_params) {
     if (key == name) return value;

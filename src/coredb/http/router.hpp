@@ -3,6 +3,7 @@
 // known path with another method → 405 with `Allow`.
 #pragma once
 
+#include "coredb/core/error.hpp"
 #include "coredb/core/percent_decode.hpp"
 #include "coredb/core/principal.hpp"
 #include "coredb/http/response.hpp"
@@ -39,7 +40,12 @@ using Handler = std::function<boost::asio::awaitable<Response>(RequestContext&)>
 enum class Access {
   kPublic,         // /health*: no token
   kAuthenticated,  // /api/*: a valid bearer token
+  kAdmin,          // a valid bearer token with the admin scope (403 FORBIDDEN otherwise)
 };
+
+// The refusal for a caller that `access` does not admit once authenticated (kAdmin without the
+// admin scope), or nullopt.
+std::optional<Error> AccessDenied(Access access, const Principal& principal);
 
 struct Route {
   beast_http::verb method;

@@ -162,11 +162,12 @@ asio::awaitable<Response> Server::Dispatch(const Request& request, RequestContex
     co_return ErrorResponse(MakeError(ErrorCode::kInvalidRequest, "malformed percent-escape in the path"));
   }
   ctx.path_params = std::move(match.params);
-  if (match.route->access == Access::kAuthenticated && !needs_auth) {
+  if (match.route->access != Access::kPublic && !needs_auth) {
     auto principal = co_await auth_.Authenticate(request[beast::http::field::authorization]);
     if (!principal) co_return ErrorResponse(principal.error());
     ctx.principal = std::move(*principal);
   }
+  if (auto denied = AccessDenied(match.route->access, ctx.principal)) co_return ErrorResponse(*denied);
   try {
     co_return co_await match.route->handler(ctx);
   } catch (const boost::system::system_error& e) {

@@ -29,10 +29,6 @@ std::optional<Database> ParseDatabase(std::string_view name, bool allow_redis) {
   return std::nullopt;
 }
 
-Error NeedsAdmin(std::string_view what) {
-  return Error(ErrorCode::kForbidden, std::string(what) + " needs the admin scope");
-}
-
 boost::json::object LeaseJson(const sessions::LeaseInfo& lease, bool full) {
   boost::json::object o{{"connectionId", lease.connection_id},
                         {"database", DatabaseName(lease.database)},
@@ -121,17 +117,15 @@ void RegisterSessionRoutes(Router& router, sessions::SessionManager& sessions) {
                co_return JsonResponse(200, out);
              });
 
-  router.Add(beast_http::verb::get, "/api/v1/connections", Access::kAuthenticated,
-             [manager](Ctx& ctx) -> awaitable<Response> {
-               if (!ctx.principal.Has(Scope::kAdmin)) co_return ErrorResponse(NeedsAdmin("listing leases"));
+  router.Add(beast_http::verb::get, "/api/v1/connections", Access::kAdmin,
+             [manager](Ctx&) -> awaitable<Response> {
                boost::json::array leases;
                for (const auto& lease : manager->List()) leases.push_back(LeaseJson(lease, true));
                co_return JsonResponse(200, boost::json::object{{"leases", std::move(leases)}});
              });
 
-  router.Add(beast_http::verb::patch, "/api/v1/pools/{database}", Access::kAuthenticated,
+  router.Add(beast_http::verb::patch, "/api/v1/pools/{database}", Access::kAdmin,
              [manager](Ctx& ctx) -> awaitable<Response> {
-               if (!ctx.principal.Has(Scope::kAdmin)) co_return ErrorResponse(NeedsAdmin("changing pool settings"));
                auto database = ParseDatabase(ctx.PathParam("database"), true);
                if (!database) {
                  co_return ErrorResponse(Error(ErrorCode::kNotFound, "unknown pool '" +
