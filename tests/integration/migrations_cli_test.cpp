@@ -60,12 +60,13 @@ TEST_F(SchemaCli, MigrateStatusRollbackWithOnlyDatabaseUrlAndTheirExitCodes) {
   auto status = Run({"status"});
   EXPECT_EQ(status.code, 0) << status.All();
   EXPECT_NE(status.out.find("current: none"), std::string::npos) << status.out;
-  EXPECT_NE(status.out.find("pending: 1"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("pending: 1, 2"), std::string::npos) << status.out;
 
   auto migrate = Run({"migrate"});
   EXPECT_EQ(migrate.code, 0) << migrate.All();
   EXPECT_NE(migrate.out.find("applied 1 platform_schema"), std::string::npos) << migrate.out;
-  EXPECT_EQ(Scalar("SELECT count(*) FROM coredb_schema_migrations"), "1");
+  EXPECT_NE(migrate.out.find("applied 2 saga_log"), std::string::npos) << migrate.out;
+  EXPECT_EQ(Scalar("SELECT count(*) FROM coredb_schema_migrations"), "2");
 
   auto again = Run({"migrate"});
   EXPECT_EQ(again.code, 0) << again.All();
@@ -74,12 +75,12 @@ TEST_F(SchemaCli, MigrateStatusRollbackWithOnlyDatabaseUrlAndTheirExitCodes) {
   auto as_json = Run({"status", "--json"});
   ASSERT_EQ(as_json.code, 0) << as_json.All();
   auto body = json::parse(as_json.out);
-  EXPECT_EQ(body.at("current"), 1);
+  EXPECT_EQ(body.at("current"), 2);
   EXPECT_EQ(body.at("pending").as_array().size(), 0u);
-  ASSERT_EQ(body.at("history").as_array().size(), 1u);
+  ASSERT_EQ(body.at("history").as_array().size(), 2u);
   EXPECT_EQ(body.at("history").at(0).at("name"), "platform_schema");
 
-  auto rollback = Run({"rollback", "--steps", "1"});
+  auto rollback = Run({"rollback", "--steps", "2"});
   EXPECT_EQ(rollback.code, 0) << rollback.All();
   EXPECT_NE(rollback.out.find("rolled back 1 platform_schema"), std::string::npos) << rollback.out;
   EXPECT_EQ(Scalar("SELECT to_regclass('users') IS NULL"), "t");

@@ -93,20 +93,21 @@ TEST_F(Migrations, FreshDatabaseMigratesToTheLatestVersionAndRecordsTheHistory) 
   auto m = MakeEmbedded();
   auto before = Status(*m);
   EXPECT_FALSE(before.current.has_value());
-  EXPECT_EQ(before.pending, std::vector<int>{1});
+  EXPECT_EQ(before.pending, (std::vector<int>{1, 2}));
   EXPECT_TRUE(before.history.empty());
   EXPECT_FALSE(TableExists(kHistoryTable)) << "status must not write";
 
   auto run = Migrate(*m);
   ASSERT_TRUE(run) << run.error().message;
-  EXPECT_EQ(Versions(*run), std::vector<int>{1});
-  EXPECT_EQ(run->current, 1);
+  EXPECT_EQ(Versions(*run), (std::vector<int>{1, 2}));
+  EXPECT_EQ(run->current, 2);
 
   auto after = Status(*m);
-  EXPECT_EQ(after.current, 1);
+  EXPECT_EQ(after.current, 2);
   EXPECT_TRUE(after.pending.empty());
   EXPECT_TRUE(after.problems.empty());
-  ASSERT_EQ(after.history.size(), 1u);
+  ASSERT_EQ(after.history.size(), 2u);
+  EXPECT_EQ(after.history[1].name, "saga_log");
   const auto& h = after.history[0];
   EXPECT_EQ(h.version, 1);
   EXPECT_EQ(h.name, "platform_schema");
@@ -114,7 +115,8 @@ TEST_F(Migrations, FreshDatabaseMigratesToTheLatestVersionAndRecordsTheHistory) 
   EXPECT_EQ(h.checksum.size(), 64u);
   EXPECT_TRUE(std::regex_match(h.applied_at, std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"))) << h.applied_at;
   EXPECT_GT(h.duration_ms, 0.0);
-  EXPECT_EQ(db_psql().Scalar("SELECT now() - applied_at < interval '1 minute' FROM coredb_schema_migrations"), "t");
+  EXPECT_EQ(db_psql().Scalar("SELECT bool_and(now() - applied_at < interval '1 minute') FROM coredb_schema_migrations"),
+            "t");
   for (const char* table :
        {"users", "api_keys", "libraries", "library_versions", "documentation_chunks", "usage_logs", "oauth_tokens"}) {
     EXPECT_TRUE(TableExists(table)) << table;
@@ -127,8 +129,8 @@ TEST_F(Migrations, SecondRunAppliesNothing) {
   auto again = Migrate(*m);
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_TRUE(again->steps.empty());
-  EXPECT_EQ(again->current, 1);
-  EXPECT_EQ(db_psql().Scalar("SELECT count(*) FROM coredb_schema_migrations"), "1");
+  EXPECT_EQ(again->current, 2);
+  EXPECT_EQ(db_psql().Scalar("SELECT count(*) FROM coredb_schema_migrations"), "2");
 }
 
 TEST_F(Migrations, AppliedMigrationWhoseUpFileChangedIsRefusedNamingItsVersion) {
@@ -344,11 +346,11 @@ TEST_F(Migrations, ResetRollsEverythingBackAndAppliesItAgain) {
 
   auto reset = RunCoro(io_, m->Reset());
   ASSERT_TRUE(reset) << reset.error().message;
-  EXPECT_EQ(Versions(reset->rolled_back), std::vector<int>{1});
-  EXPECT_EQ(Versions(reset->applied), std::vector<int>{1});
-  EXPECT_EQ(reset->applied.current, 1);
+  EXPECT_EQ(Versions(reset->rolled_back), (std::vector<int>{2, 1}));
+  EXPECT_EQ(Versions(reset->applied), (std::vector<int>{1, 2}));
+  EXPECT_EQ(reset->applied.current, 2);
   EXPECT_EQ(db_psql().Scalar("SELECT count(*) FROM libraries"), "0");
-  EXPECT_EQ(db_psql().Scalar("SELECT count(*) FROM coredb_schema_migrations"), "1");
+  EXPECT_EQ(db_psql().Scalar("SELECT count(*) FROM coredb_schema_migrations"), "2");
 }
 
 TEST(MigrationsExtensions, AppRoleCreatesTheStoryExtensionsWhenTheServerHasThem) {

@@ -13,12 +13,14 @@
 #include "coredb/http/handlers/health_handler.hpp"
 #include "coredb/http/handlers/migrations_handler.hpp"
 #include "coredb/http/handlers/query_handler.hpp"
+#include "coredb/http/handlers/saga_handler.hpp"
 #include "coredb/http/handlers/session_handler.hpp"
 #include "coredb/http/router.hpp"
 #include "coredb/http/server.hpp"
 #include "coredb/migrations/pg_migrator.hpp"
 #include "coredb/observability/health.hpp"
 #include "coredb/observability/logging.hpp"
+#include "coredb/sagas/saga_service.hpp"
 #include "coredb/sessions/session_manager.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -109,6 +111,14 @@ std::string InstanceId(const config::Config& cfg) {
   return id;
 }
 
+sagas::SagaOptions MakeSagaOptions(const config::Config& cfg) {
+  sagas::SagaOptions options;
+  options.compensation_attempts = cfg.saga_compensation_attempts;
+  options.default_step_timeout = cfg.default_query_timeout;
+  options.instance_id = cfg.instance_id;
+  return options;
+}
+
 cache::CacheManagerOptions MakeCacheOptions(const config::RedisConfig& r) {
   cache::CacheManagerOptions options;
   options.command_timeout = r.command_timeout;
@@ -132,6 +142,8 @@ struct Service {
         // Probes have their own connection, so an exhausted pool never reads as a dead database.
         pg_probe_pool(ioc.get_executor(), MakePoolOptions("postgresql-health", cfg.postgres, cfg, 1), cancel_worker),
         vector_probe_pool(ioc.get_executor(), MakePoolOptions("vector-health", cfg.vector, cfg, 1), cancel_worker),
+        // The saga log and locks: one connection per saga running on this instance.
+        saga_pool(ioc.get_executor(), MakePoolOptions("sagas", cfg.postgres, cfg, cfg.saga_concurrency), cancel_worker),
         redis_client(ioc.get_executor(), MakeRedisOptions(cfg.redis, cfg.redis.db, "cache")),
         redis_pool(ioc.get_executor(), MakeRedisPoolOptions(cfg.redis)),
         redis_sessions(ioc.get_executor(), MakeRedisOptions(cfg.redis, cfg.redis.session_db, "sessions")),
@@ -139,12 +151,14 @@ struct Service {
         vector_backend(vector_pool, cfg.max_result_bytes),
         pg_probe(pg_probe_pool, cfg.max_result_bytes),
         vector_probe(vector_probe_pool, cfg.max_result_bytes),
+        saga_log(saga_pool, cfg.max_result_bytes),
         redis_backend(redis_client),
         sessions(ioc.get_executor(), sessions::SessionOptions{InstanceId(cfg)}, pg_backend, vector_backend,
                  redis_pool),
         session_backend(redis_sessions),
         cache_store(redis_client),
         cache(ioc.get_executor(), cache_store, MakeCacheOptions(cfg.redis)),
+        sagas(ioc.get_executor(), MakeSagaOptions(cfg), saga_log, pg_backend, vector_backend, redis_backend),
         migrator(ioc.get_executor(), cancel_worker, std::move(migration_set), MakeMigratorOptions(cfg)),
         authenticator(cfg.admin_token),
         health(ioc.get_executor(),
@@ -157,6 +171,7 @@ struct Service {
     http::RegisterSessionRoutes(router, sessions);
     http::RegisterCacheRoutes(router, cache);
     http::RegisterMigrationRoutes(router, migrator);
+    http::RegisterSagaRoutes(router, sagas);
   }
 
   // Redis is up when both of its databases answer (cache and sessions), each within half the time.
@@ -183,12 +198,14 @@ struct Service {
     health.SetDraining();
     co_await server.Shutdown(std::chrono::steady_clock::now() + config.http.shutdown_timeout);
     health.Stop();
+    sagas.Stop();  // a saga cut short here is finished by the recovery sweep of the next start
     // Open transactions are rolled back and leases given back (their pools reset the sessions).
     sessions.CloseAll();
     pg_pool.Close();
     vector_pool.Close();
     pg_probe_pool.Close();
     vector_probe_pool.Close();
+    saga_pool.Close();
     redis_pool.Close();
     redis_client.Stop();
     redis_sessions.Stop();
@@ -203,6 +220,7 @@ struct Service {
   pg::Pool vector_pool;
   pg::Pool pg_probe_pool;
   pg::Pool vector_probe_pool;
+  pg::Pool saga_pool;
   redis::RedisClient redis_client;
   redis::RedisPool redis_pool;
   redis::RedisClient redis_sessions;  // REDIS_SESSION_DB
@@ -210,11 +228,13 @@ struct Service {
   pg::PgBackend vector_backend;
   pg::PgBackend pg_probe;
   pg::PgBackend vector_probe;
+  pg::PgBackend saga_log;
   redis::RedisBackend redis_backend;
   sessions::SessionManager sessions;
   redis::RedisBackend session_backend;
   redis::RedisCacheStore cache_store;
   cache::CacheManager cache;
+  sagas::SagaService sagas;
   migrations::PgMigrator migrator;  // its own connection per call (session advisory lock)
   AdminAuthenticator authenticator;
   http::Router router;
@@ -252,6 +272,7 @@ int Serve(const config::Config& cfg) {
   service->redis_client.Start();
   service->redis_sessions.Start();
   service->health.Start();
+  service->sagas.Start();
   // Redis connects in the background. Give it a moment (bounded: a Redis that is down must not
   // keep the service from serving SQL) before taking requests, so the first cache requests do
   // not find it "down" and open its breaker.

@@ -222,6 +222,9 @@ LoadResult Load(const EnvReader& env) {
   }
   if (auto dir = r.Get("COREDB_MIGRATIONS_DIR")) cfg.migrations_dir = *dir;
 
+  r.ReadInt("SAGA_CONCURRENCY", cfg.saga_concurrency, 1, 100);
+  r.ReadInt("SAGA_COMPENSATION_ATTEMPTS", cfg.saga_compensation_attempts, 1, 100);
+
   LoadPostgres(r, cfg);
   LoadVector(r, cfg);
   LoadRedis(r, cfg);

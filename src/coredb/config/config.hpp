@@ -50,6 +50,11 @@ struct Config {
   // Names this instance in lease and transaction ids (COREDB_INSTANCE_ID, [A-Za-z0-9]{1,32});
   // random per start when unset.
   std::string instance_id;
+  // Sagas: how many run at once on this instance (each holds a connection of its own for its
+  // lock and log: SAGA_CONCURRENCY) and how often a compensation is tried before the saga is
+  // `failed` (SAGA_COMPENSATION_ATTEMPTS).
+  std::size_t saga_concurrency = 8;
+  int saga_compensation_attempts = 5;
   std::string migrations_dir;  // COREDB_MIGRATIONS_DIR; empty: the migrations embedded at build time
 };
 

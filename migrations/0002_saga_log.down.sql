@@ -1,0 +1,2 @@
+-- Undoes 0002_saga_log.up.sql.
+DROP TABLE "coredb_sagas";

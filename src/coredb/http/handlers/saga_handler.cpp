@@ -1,0 +1,122 @@
+#include "coredb/http/handlers/saga_handler.hpp"
+
+#include "coredb/core/percent_decode.hpp"
+#include "coredb/http/json_body.hpp"
+#include "coredb/http/response.hpp"
+
+#include <charconv>
+
+namespace coredb::http {
+
+namespace {
+
+using boost::asio::awaitable;
+namespace json = boost::json;
+
+constexpr std::size_t kMaxIdempotencyKey = 255;
+constexpr std::size_t kDefaultListLimit = 50;
+constexpr std::size_t kMaxListLimit = 500;
+
+// 200 with the saga object, or the error model with the saga in `error.saga`.
+Response OutcomeResponse(const sagas::SagaOutcome& outcome) {
+  if (outcome.http_status == 200) return JsonResponse(200, outcome.saga);
+  const bool compensated = outcome.http_status == 409;
+  const char* code = compensated ? "SAGA_COMPENSATED" : "SAGA_FAILED";
+  std::string message = compensated ? "a step failed; the steps before it were compensated"
+                                    : "a step failed and a compensation kept failing: the saga needs an operator";
+  Response r = JsonResponse(outcome.http_status,
+                            json::object{{"error", json::object{{"code", code}, {"message", message}, {"saga", outcome.saga}}}});
+  r.error_code = code;
+  return r;
+}
+
+Error NeedsScope(const char* what) { return Error(ErrorCode::kForbidden, std::string(what) + " needs the write scope"); }
+
+// The value of `name` in a query string ("a=1&b=2"), percent-decoded; nullopt when absent.
+Result<std::optional<std::string>> QueryParam(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const auto eq = pair.find('=');
+    if (pair.substr(0, eq) != name) continue;
+    const std::string_view raw = eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    auto decoded = PercentDecode(raw, /*plus_as_space=*/true);
+    if (!decoded) return Error(ErrorCode::kInvalidRequest, "malformed query parameter '" + std::string(name) + "'");
+    return std::optional<std::string>(std::move(*decoded));
+  }
+  return std::optional<std::string>();
+}
+
+}  // namespace
+
+void RegisterSagaRoutes(Router& router, sagas::SagaService& service) {
+  auto* sagas = &service;
+  router.Add(beast_http::verb::post, "/api/v1/sagas", Access::kAuthenticated,
+             [sagas](RequestContext& ctx) -> awaitable<Response> {
+               if (!ctx.principal.Allows(Scope::kWrite)) co_return ErrorResponse(NeedsScope("running a saga"));
+               std::optional<std::string> key;
+               if (auto it = ctx.request.find("Idempotency-Key"); it != ctx.request.end()) {
+                 const std::string_view v = it->value();
+                 const bool printable = std::all_of(v.begin(), v.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+                 if (v.empty() || v.size() > kMaxIdempotencyKey || !printable) {
+                   co_return ErrorResponse(Error(ErrorCode::kInvalidRequest,
+                                                 "Idempotency-Key must be 1..255 visible ASCII characters"));
+                 }
+                 key = std::string(v);
+               }
+               auto body = ParseJsonObject(ctx.request);
+               if (!body) co_return ErrorResponse(body.error());
+               auto definition = sagas::ParseSagaDefinition(*body);
+               if (!definition) co_return ErrorResponse(definition.error());
+               auto outcome =
+                   co_await sagas->Run(ctx.principal, *definition, std::move(key), sagas::RequestHash(ctx.request.body()));
+               if (!outcome) co_return ErrorResponse(outcome.error());
+               co_return OutcomeResponse(*outcome);
+             });
+
+  router.Add(beast_http::verb::post, "/api/v1/sagas/{id}/compensate", Access::kAuthenticated,
+             [sagas](RequestContext& ctx) -> awaitable<Response> {
+               if (!ctx.principal.Allows(Scope::kWrite)) co_return ErrorResponse(NeedsScope("compensating a saga"));
+               auto outcome = co_await sagas->Compensate(ctx.principal, std::string(ctx.PathParam("id")));
+               if (!outcome) co_return ErrorResponse(outcome.error());
+               co_return OutcomeResponse(*outcome);
+             });
+
+  router.Add(beast_http::verb::get, "/api/v1/sagas/{id}", Access::kAuthenticated,
+             [sagas](RequestContext& ctx) -> awaitable<Response> {
+               auto saga = co_await sagas->Get(ctx.principal, std::string(ctx.PathParam("id")));
+               if (!saga) co_return ErrorResponse(saga.error());
+               co_return JsonResponse(200, *saga);
+             });
+
+  router.Add(beast_http::verb::get, "/api/v1/sagas", Access::kAuthenticated,
+             [sagas](RequestContext& ctx) -> awaitable<Response> {
+               auto status = QueryParam(ctx.query, "status");
+               if (!status) co_return ErrorResponse(status.error());
+               if (*status) {
+                 static constexpr std::string_view kStatuses[] = {"running", "completed", "compensating",
+                                                                  "compensated", "failed"};
+                 if (std::find(std::begin(kStatuses), std::end(kStatuses), **status) == std::end(kStatuses)) {
+                   co_return ErrorResponse(Error(ErrorCode::kInvalidRequest,
+                                                 "'status' must be running, completed, compensating, compensated "
+                                                 "or failed"));
+                 }
+               }
+               auto limit_text = QueryParam(ctx.query, "limit");
+               if (!limit_text) co_return ErrorResponse(limit_text.error());
+               std::size_t limit = kDefaultListLimit;
+               if (*limit_text) {
+                 const std::string& t = **limit_text;
+                 auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), limit);
+                 if (ec != std::errc() || ptr != t.data() + t.size() || limit < 1 || limit > kMaxListLimit) {
+                   co_return ErrorResponse(Error(ErrorCode::kInvalidRequest, "'limit' must be an integer in 1..500"));
+                 }
+               }
+               auto list = co_await sagas->List(ctx.principal, *status, limit);
+               if (!list) co_return ErrorResponse(list.error());
+               co_return JsonResponse(200, json::object{{"sagas", std::move(*list)}});
+             });
+}
+
+}  // namespace coredb::http
