@@ -157,7 +157,7 @@ TEST_F(SchemaCli, ResetNeedsForceOutsideDevelopment) {
   EXPECT_NE(forced.out.find("rolled back 1 platform_schema"), std::string::npos) << forced.out;
   EXPECT_NE(forced.out.find("applied 1 platform_schema"), std::string::npos) << forced.out;
   EXPECT_EQ(Scalar("SELECT count(*) FROM libraries"), "0");
-  EXPECT_EQ(Scalar("SELECT count(*) FROM coredb_schema_migrations"), "1");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM coredb_schema_migrations"), "2");
 }
 
 TEST_F(SchemaCli, SeedTwiceSucceedsAndInsertsOnce) {

@@ -128,7 +128,7 @@ TEST_F(MigrationsApi, NeedsATokenAndTheRightMethod) {
 TEST_F(MigrationsApi, ChangedAppliedMigrationIs409NamingTheVersion) {
   StartService();
   ASSERT_EQ(svc().Post("/api/v1/migrations/run", json::object{}).status, 200u);
-  Psql(db_.superuser_conninfo()).Exec("UPDATE coredb_schema_migrations SET checksum = repeat('a', 64)");
+  Psql(db_.superuser_conninfo()).Exec("UPDATE coredb_schema_migrations SET checksum = repeat('a', 64) WHERE version = 1");
   auto run = svc().Post("/api/v1/migrations/run", json::object{});
   EXPECT_EQ(run.status, 409u) << run.body;
   EXPECT_EQ(run.ErrorCode(), "CONFLICT");

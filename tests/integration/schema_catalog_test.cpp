@@ -229,11 +229,11 @@ TEST_F(SchemaCatalog, EveryColumnMatchesTheModelWithItsTypeNullabilityAndDefault
     EXPECT_EQ(actual[i], kExpectedColumns[i])
         << "column " << i << ": " << kExpectedColumns[i][0] << "." << kExpectedColumns[i][1];
   }
-  // Nothing else in the schema but the history table.
+  // Nothing else in the schema but the service's own tables: migration history and saga log.
   EXPECT_EQ(psql_->Scalar("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables "
                           "WHERE table_schema = 'public'"),
-            "api_keys,coredb_schema_migrations,documentation_chunks,libraries,library_versions,oauth_tokens,"
-            "usage_logs,users");
+            "api_keys,coredb_sagas,coredb_schema_migrations,documentation_chunks,libraries,library_versions,"
+            "oauth_tokens,usage_logs,users");
 }
 
 TEST_F(SchemaCatalog, EveryIndexHasPrismasNameAndDefinitionIncludingGinAndDescendingOnes) {
