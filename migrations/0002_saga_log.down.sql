@@ -1,2 +1,3 @@
 -- Undoes 0002_saga_log.up.sql.
+DROP TABLE "coredb_idempotency";
 DROP TABLE "coredb_sagas";

@@ -20,3 +20,15 @@ CREATE TABLE "coredb_sagas" (
 CREATE UNIQUE INDEX "coredb_sagas_clientId_idempotencyKey_key" ON "coredb_sagas" ("clientId", "idempotencyKey")
     WHERE "idempotencyKey" IS NOT NULL;
 CREATE INDEX "coredb_sagas_status_updatedAt_idx" ON "coredb_sagas" ("status", "updatedAt");
+
+-- Replies to writes sent through POST /api/v1/query with an Idempotency-Key: stored in the same
+-- transaction as the write, so a retry either finds the reply or finds nothing was written.
+CREATE TABLE "coredb_idempotency" (
+    "clientId" TEXT NOT NULL,
+    "key" TEXT NOT NULL,
+    "requestHash" TEXT NOT NULL,
+    "response" JSONB,
+    "createdAt" TIMESTAMPTZ(3) NOT NULL DEFAULT now(),
+    CONSTRAINT "coredb_idempotency_pkey" PRIMARY KEY ("clientId", "key")
+);
+CREATE INDEX "coredb_idempotency_createdAt_idx" ON "coredb_idempotency" ("createdAt");

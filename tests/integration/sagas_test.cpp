@@ -211,6 +211,41 @@ TEST_F(Sagas, AServiceKilledMidSagaCompensatesItAfterRestart) {
   EXPECT_EQ(Scalar("SELECT steps->3->>'status' FROM coredb_sagas WHERE id = '" + id + "'"), "pending");
 }
 
+TEST_F(Sagas, AnIdempotencyKeyOnAQueryWriteRunsItOnce) {
+  auto write = [&](const std::string& key, const std::string& note) {
+    return svc().Request("POST", "/api/v1/query",
+                         json::serialize(json::object{{"sql", "INSERT INTO saga_items (note) VALUES ($1) RETURNING id"},
+                                                      {"params", {note}}}),
+                         {{"Content-Type", "application/json"}, {"Idempotency-Key", key}});
+  };
+  auto first = write("q-1", "once");
+  ASSERT_EQ(first.status, 200u) << first.body;
+  EXPECT_EQ(first.Header("Idempotent-Replayed"), "");
+  auto retry = write("q-1", "once");
+  ASSERT_EQ(retry.status, 200u) << retry.body;
+  EXPECT_EQ(retry.Header("Idempotent-Replayed"), "true");
+  EXPECT_EQ(retry.json.at("rows"), first.json.at("rows"));
+  EXPECT_EQ(Scalar("SELECT count(*) FROM saga_items"), "1");
+  EXPECT_EQ(write("q-1", "another body").status, 409u);
+  // A failed write leaves no reply: the retry runs (and may succeed).
+  auto failed = svc().Request("POST", "/api/v1/query", R"json({"sql":"INSERT INTO saga_items (id) VALUES ('x')"})json",
+                              {{"Content-Type", "application/json"}, {"Idempotency-Key", "q-2"}});
+  EXPECT_EQ(failed.status, 400u) << failed.body;
+  EXPECT_EQ(Scalar("SELECT count(*) FROM coredb_idempotency WHERE key = 'q-2'"), "0");
+  // Concurrent retries: one write.
+  std::vector<std::future<HttpResult>> same;
+  for (int i = 0; i < 8; ++i) same.push_back(std::async(std::launch::async, [&] { return write("q-3", "race"); }));
+  for (auto& f : same) EXPECT_EQ(f.get().status, 200u);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM saga_items WHERE note = 'race'"), "1");
+  // Only plain SQL statements take a key.
+  auto on_redis = svc().Request("POST", "/api/v1/query", R"({"database":"redis","command":["GET","x"]})",
+                                {{"Content-Type", "application/json"}, {"Idempotency-Key", "q-4"}});
+  EXPECT_EQ(on_redis.status, 400u);
+  auto bad_key = svc().Request("POST", "/api/v1/query", R"({"sql":"SELECT 1"})",
+                               {{"Content-Type", "application/json"}, {"Idempotency-Key", std::string(256, 'k')}});
+  EXPECT_EQ(bad_key.status, 400u);
+}
+
 TEST_F(Sagas, BadInputIs400BeforeAnythingRuns) {
   auto post = [&](const std::string& body, std::map<std::string, std::string> headers = {}) {
     headers["Content-Type"] = "application/json";

@@ -232,7 +232,8 @@ TEST_F(SchemaCatalog, EveryColumnMatchesTheModelWithItsTypeNullabilityAndDefault
   // Nothing else in the schema but the service's own tables: migration history and saga log.
   EXPECT_EQ(psql_->Scalar("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables "
                           "WHERE table_schema = 'public'"),
-            "api_keys,coredb_sagas,coredb_schema_migrations,documentation_chunks,libraries,library_versions,"
+            "api_keys,coredb_idempotency,coredb_sagas,coredb_schema_migrations,documentation_chunks,libraries,"
+            "library_versions,"
             "oauth_tokens,usage_logs,users");
 }
 

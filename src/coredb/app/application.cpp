@@ -20,6 +20,7 @@
 #include "coredb/migrations/pg_migrator.hpp"
 #include "coredb/observability/health.hpp"
 #include "coredb/observability/logging.hpp"
+#include "coredb/sagas/idempotency.hpp"
 #include "coredb/sagas/saga_service.hpp"
 #include "coredb/sessions/session_manager.hpp"
 
@@ -159,6 +160,7 @@ struct Service {
         cache_store(redis_client),
         cache(ioc.get_executor(), cache_store, MakeCacheOptions(cfg.redis)),
         sagas(ioc.get_executor(), MakeSagaOptions(cfg), saga_log, pg_backend, vector_backend, redis_backend),
+        idempotency(pg_backend),
         migrator(ioc.get_executor(), cancel_worker, std::move(migration_set), MakeMigratorOptions(cfg)),
         authenticator(cfg.admin_token),
         health(ioc.get_executor(),
@@ -167,7 +169,8 @@ struct Service {
                 {"vector", [this](std::chrono::milliseconds t) { return vector_probe.Ping(t); }}}),
         server(ioc, cfg.http, router, authenticator, [](const http::CompletedRequest& r) { LogRequest(r); }) {
     http::RegisterHealthRoutes(router, health);
-    http::RegisterQueryRoutes(router, {pg_backend, vector_backend, redis_backend, sessions, cfg.default_query_timeout});
+    http::RegisterQueryRoutes(router,
+                              {pg_backend, vector_backend, redis_backend, sessions, cfg.default_query_timeout, &idempotency});
     http::RegisterSessionRoutes(router, sessions);
     http::RegisterCacheRoutes(router, cache);
     http::RegisterMigrationRoutes(router, migrator);
@@ -235,6 +238,7 @@ struct Service {
   redis::RedisCacheStore cache_store;
   cache::CacheManager cache;
   sagas::SagaService sagas;
+  sagas::IdempotencyStore idempotency;
   migrations::PgMigrator migrator;  // its own connection per call (session advisory lock)
   AdminAuthenticator authenticator;
   http::Router router;

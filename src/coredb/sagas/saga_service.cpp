@@ -542,6 +542,12 @@ asio::awaitable<void> SagaService::RecoveryLoop(std::weak_ptr<char> alive) {
       if (active_.count(id) != 0) continue;
       asio::co_spawn(executor_, Recover(std::move(id)), asio::detached);
     }
+    // Idempotency-Key replies of /api/v1/query are kept 24 h (and a little more).
+    SqlStatement expire{"DELETE FROM coredb_idempotency WHERE \"createdAt\" < now() - interval '25 hours'", &params,
+                        RowMode::kObject, kLogTimeout};
+    auto expired = co_await log_.Run(expire);
+    (void)expired;
+    if (alive.expired() || stopped_) co_return;
   }
 }
 

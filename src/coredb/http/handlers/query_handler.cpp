@@ -3,9 +3,11 @@
 #include "coredb/http/json_body.hpp"
 #include "coredb/core/rfc3339.hpp"
 #include "coredb/http/response.hpp"
+#include "coredb/sagas/saga_service.hpp"
 
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
 #include <chrono>
 
 namespace coredb::http {
@@ -171,6 +173,27 @@ boost::json::object WithLease(boost::json::object body, const sessions::LeaseInf
 
 }  // namespace
 
+// A single SQL write with an Idempotency-Key: run once per key (sagas/idempotency.hpp).
+boost::asio::awaitable<Response> RunIdempotent(const QueryDependencies& deps, RequestContext& ctx,
+                                               const QueryRequest& q, const SqlStatement& statement,
+                                               std::string key) {
+  const bool printable = std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  if (key.empty() || key.size() > 255 || !printable) {
+    co_return ErrorResponse(Error(ErrorCode::kInvalidRequest, "Idempotency-Key must be 1..255 visible ASCII characters"));
+  }
+  if (q.connection_id || q.transaction_id || q.database != Database::kPostgresql || deps.idempotency == nullptr) {
+    co_return ErrorResponse(Error(ErrorCode::kInvalidRequest,
+                                  "Idempotency-Key applies to a single postgresql statement outside leases and "
+                                  "transactions"));
+  }
+  auto outcome = co_await deps.idempotency->Run(ctx.principal, std::move(key), sagas::RequestHash(ctx.request.body()),
+                                                statement);
+  if (!outcome) co_return ErrorResponse(outcome.error());
+  Response r = JsonResponse(200, outcome->body);
+  if (outcome->replayed) r.headers.emplace_back("Idempotent-Replayed", "true");
+  co_return r;
+}
+
 void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
   router.Add(beast_http::verb::post, "/api/v1/query", Access::kAuthenticated,
              [deps](RequestContext& ctx) -> boost::asio::awaitable<Response> {
@@ -178,6 +201,11 @@ void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
                if (!body) co_return ErrorResponse(body.error());
                auto q = ParseQueryRequest(*body, deps.default_timeout);
                if (!q) co_return ErrorResponse(q.error());
+               if (auto key = ctx.request.find("Idempotency-Key"); key != ctx.request.end()) {
+                 const SqlStatement write{q->sql, q->params, q->row_mode, q->timeout};
+                 auto replied = co_await RunIdempotent(deps, ctx, *q, write, std::string(key->value()));
+                 co_return replied;
+               }
                const bool on_lease = q->connection_id || q->transaction_id;
                if (q->database == Database::kRedis) {
                  auto started = std::chrono::steady_clock::now();

@@ -5,6 +5,7 @@
 
 #include "coredb/core/ports.hpp"
 #include "coredb/http/router.hpp"
+#include "coredb/sagas/idempotency.hpp"
 #include "coredb/sessions/session_manager.hpp"
 
 #include <boost/json/object.hpp>
@@ -53,6 +54,7 @@ struct QueryDependencies {
   KeyValueBackend& redis;
   sessions::SessionManager& sessions;
   std::chrono::milliseconds default_timeout{30000};
+  sagas::IdempotencyStore* idempotency = nullptr;  // Idempotency-Key on single SQL writes
 };
 
 void RegisterQueryRoutes(Router& router, QueryDependencies deps);
