@@ -158,16 +158,16 @@ Result<Lease*> SessionManager::Resolve(const Principal& caller, const Target& ta
                                                  std::string(*target.connection_id) + "'");
   }
   if (lease->busy) {
-    return Error(ErrorCode::kConflict, "connection '" + lease->id +
-                                           "' is already running a request; send one request at a time per lease");
+    return Error(ErrorCode::kConflict,
+                 "connection '" + lease->id + "' is already running a request; send one request at a time per lease");
   }
   if (lease->Deadline() <= now) {
     // Past its deadline but not swept yet: reclaim it now rather than let it be used.
     if (lease->tx && !lease->implicit && lease->LeaseDeadline() > now) {
       ExpireTransaction(*lease);
       if (target.transaction_id) return registry_.FindTransaction(*target.transaction_id, caller, now).error();
-      return Error(ErrorCode::kConflict, "connection '" + lease->id +
-                                             "' is rolling back its expired transaction; retry in a moment");
+      return Error(ErrorCode::kConflict,
+                   "connection '" + lease->id + "' is rolling back its expired transaction; retry in a moment");
     }
     Reclaim(*lease, Ending::kExpired, "");
     return target.transaction_id ? registry_.FindTransaction(*target.transaction_id, caller, now).error()
@@ -193,6 +193,7 @@ void SessionManager::Reclaim(Lease& lease, Ending how, std::string reason) {
 
 void SessionManager::FinishTransaction(Lease& lease, Ending how, std::string reason) {
   const auto now = Clock::now();
+  lease.pending_invalidation = {};  // a commit took them before; anything else drops them
   registry_.EndTransaction(lease, how, now, std::move(reason));
   if (lease.implicit && !lease.busy) {
     auto resource = registry_.Remove(lease, Ending::kReleased, now);
@@ -217,6 +218,29 @@ std::string SessionManager::AfterStatement(Lease& lease, bool failed) {
   return {};
 }
 
+PendingInvalidation SessionManager::SettleInvalidations(Lease& lease, bool succeeded, PendingInvalidation invalidate) {
+  pg::Connection* connection = PgConnectionOf(lease);
+  const bool lost = connection == nullptr || connection->broken();
+  const bool in_block = !lost && connection->transaction_status() != PQTRANS_IDLE;
+  PendingInvalidation now;
+  if (succeeded || lost) {
+    if (in_block) {
+      lease.pending_invalidation.Merge(std::move(invalidate));
+    } else {
+      now = std::move(invalidate);
+    }
+  }
+  // The block ended (COMMIT/ROLLBACK as SQL) or the connection is gone (outcome unknown).
+  if (!in_block && !lease.pending_invalidation.empty()) now.Merge(std::exchange(lease.pending_invalidation, {}));
+  return now;
+}
+
+asio::awaitable<void> SessionManager::Apply(PendingInvalidation what) {
+  if (what.empty() || !invalidator_) co_return;
+  const Invalidator invalidator = invalidator_;  // this frame keeps it alive
+  co_await invalidator(std::move(what));
+}
+
 namespace {
 
 template <class T>
@@ -233,7 +257,8 @@ void AppendToError(Result<T>& result, const std::string& note) {
 // statements
 
 asio::awaitable<Result<SqlOutcome>> SessionManager::Query(const Principal& caller, const Target& target,
-                                                          SqlStatement statement, LeaseInfo& touched) {
+                                                          SqlStatement statement, LeaseInfo& touched,
+                                                          PendingInvalidation invalidate) {
   auto found = Resolve(caller, target);
   if (!found) co_return found.error();
   Lease& lease = **found;
@@ -250,14 +275,18 @@ asio::awaitable<Result<SqlOutcome>> SessionManager::Query(const Principal& calle
   auto outcome = co_await Backend(lease.database).RunOn(*PgConnectionOf(lease), statement);
   // A busy lease is never removed: `lease` is still valid once the manager is.
   if (!use.Finish()) co_return Error(ErrorCode::kDatabaseUnavailable, "the service is shutting down");
+  PendingInvalidation apply = SettleInvalidations(lease, outcome.has_value(), std::move(invalidate));
   AppendToError(outcome, AfterStatement(lease, !outcome));
   if (auto again = registry_.FindLease(lease_id, caller, Clock::now())) touched = Info(**again);
+  co_await Apply(std::move(apply));
   co_return outcome;
 }
 
-asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> SessionManager::Batch(
-    const Principal& caller, const Target& target, std::span<const SqlStatement> statements, bool atomic,
-    milliseconds timeout, LeaseInfo& touched) {
+asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> SessionManager::Batch(const Principal& caller,
+                                                                               const Target& target,
+                                                                               std::span<const SqlStatement> statements,
+                                                                               bool atomic, milliseconds timeout,
+                                                                               LeaseInfo& touched) {
   auto found = Resolve(caller, target);
   if (!found) co_return found.error();
   Lease& lease = **found;
@@ -282,10 +311,13 @@ asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> SessionManager::Batch(
       }
     }
   }
+  // A batch may end the transaction block (a COMMIT entry): queued invalidations then apply.
+  PendingInvalidation apply = SettleInvalidations(lease, false, {});
   const std::string note = AfterStatement(lease, !outcome || failed_item != nullptr);
   AppendToError(outcome, note);
   if (failed_item != nullptr) AppendToError(*failed_item, note);
   if (auto again = registry_.FindLease(lease_id, caller, Clock::now())) touched = Info(**again);
+  co_await Apply(std::move(apply));
   co_return outcome;
 }
 
@@ -331,24 +363,25 @@ asio::awaitable<Result<TransactionInfo>> SessionManager::Begin(const Principal& 
     if (!found) co_return found.error();
     lease = *found;
     if (lease->database == Database::kRedis) {
-      co_return Error(ErrorCode::kInvalidRequest, WrongDatabase(*lease, "transactions are for SQL databases "
-                                                                        "(use MULTI/EXEC on a redis lease)"));
+      co_return Error(ErrorCode::kInvalidRequest, WrongDatabase(*lease,
+                                                                "transactions are for SQL databases "
+                                                                "(use MULTI/EXEC on a redis lease)"));
     }
     if (lease->tx) {
       co_return Error(ErrorCode::kConflict,
                       "connection '" + lease->id + "' already has an open transaction '" + lease->tx->id + "'");
     }
     if (PgConnectionOf(*lease)->transaction_status() != PQTRANS_IDLE) {
-      co_return Error(ErrorCode::kConflict, "connection '" + lease->id +
-                                                "' already has a transaction block open (a BEGIN sent as SQL)");
+      co_return Error(ErrorCode::kConflict,
+                      "connection '" + lease->id + "' already has a transaction block open (a BEGIN sent as SQL)");
     }
   } else {
     const Database database = options.database.value_or(Database::kPostgresql);
     auto connection = co_await Backend(database).pool().Acquire(options_.begin_acquire_timeout);
     if (!connection) co_return connection.error();
     if (alive.expired()) co_return Error(ErrorCode::kDatabaseUnavailable, "the service is shutting down");
-    lease = &registry_.Add(database, caller, options.idle_timeout,
-                           std::make_unique<PgLease>(std::move(*connection)), Clock::now(), SystemClock::now(),
+    lease = &registry_.Add(database, caller, options.idle_timeout, std::make_unique<PgLease>(std::move(*connection)),
+                           Clock::now(), SystemClock::now(),
                            /*implicit=*/true);
     ArmSweeper();
   }
@@ -369,8 +402,7 @@ asio::awaitable<Result<TransactionInfo>> SessionManager::Begin(const Principal& 
     } else if (lease->implicit) {
       auto resource = registry_.Remove(*lease, Ending::kReleased, Clock::now());
     }
-    co_return begun ? Error(ErrorCode::kDatabaseUnavailable, "the connection was lost while beginning")
-                    : begun.error();
+    co_return begun ? Error(ErrorCode::kDatabaseUnavailable, "the connection was lost while beginning") : begun.error();
   }
 
   const auto now = Clock::now();
@@ -401,11 +433,14 @@ asio::awaitable<Result<double>> SessionManager::Commit(const Principal& caller, 
   Use use(*this, *lease);
   const auto started = Clock::now();
   const char* sql = aborted ? "ROLLBACK" : "COMMIT";
+  // Taken now: whatever ends the transaction below must not apply them before the COMMIT did.
+  PendingInvalidation queued = std::exchange(lease->pending_invalidation, {});
   auto result = co_await connection->Execute(pg::Statement{sql, {}, milliseconds(30000)});
   const double duration = MillisSince(started);
   if (!use.Finish()) co_return Error(ErrorCode::kDatabaseUnavailable, "the service is shutting down");
   if (connection->broken()) {
     Reclaim(*lease, Ending::kLost, "the connection was lost during COMMIT");
+    if (!aborted) co_await Apply(std::move(queued));  // it may have committed
     co_return Error(ErrorCode::kDatabaseUnavailable,
                     "the connection was lost during COMMIT of transaction '" + tx_id + "': its outcome is unknown");
   }
@@ -413,8 +448,8 @@ asio::awaitable<Result<double>> SessionManager::Commit(const Principal& caller, 
   const bool rolled_back = aborted || (result && pg::CommandVerb(result->get()) == "ROLLBACK");
   if (rolled_back) {
     FinishTransaction(*lease, Ending::kRolledBack, "it was aborted by a failed statement");
-    co_return Error(ErrorCode::kConflict, "transaction '" + tx_id +
-                                              "' was aborted by a failed statement and has been rolled back");
+    co_return Error(ErrorCode::kConflict,
+                    "transaction '" + tx_id + "' was aborted by a failed statement and has been rolled back");
   }
   if (!result) {
     // A failing COMMIT (deferred constraint, serialization failure) ends the transaction.
@@ -424,6 +459,7 @@ asio::awaitable<Result<double>> SessionManager::Commit(const Principal& caller, 
     co_return error;
   }
   FinishTransaction(*lease, Ending::kCommitted);
+  co_await Apply(std::move(queued));  // after the COMMIT, before the caller hears of it
   co_return duration;
 }
 
@@ -453,6 +489,7 @@ void SessionManager::ExpireTransaction(Lease& lease) {
   observability::LogEvent(spdlog::level::warn, "transaction expired",
                           {{"transactionId", lease.tx->id}, {"connectionId", lease.id}, {"client", lease.client_name}});
   registry_.EndTransaction(lease, Ending::kExpired, Clock::now());
+  lease.pending_invalidation = {};
   lease.busy = true;
   asio::co_spawn(executor_, RollbackExpired(&lease, alive_), asio::detached);
 }

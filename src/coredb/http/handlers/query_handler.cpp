@@ -1,9 +1,13 @@
 #include "coredb/http/handlers/query_handler.hpp"
 
-#include "coredb/http/json_body.hpp"
 #include "coredb/core/rfc3339.hpp"
+#include "coredb/http/json_body.hpp"
 #include "coredb/http/response.hpp"
 
+#include "coredb/cache/cache_key.hpp"
+
+#include <openssl/sha.h>
+#include <spdlog/spdlog.h>
 #include <boost/json/serialize.hpp>
 
 #include <chrono>
@@ -12,8 +16,9 @@ namespace coredb::http {
 namespace {
 
 constexpr std::int64_t kMaxTimeoutMs = 300000;
-constexpr std::size_t kMaxParams = 65535;        // the protocol's limit on bind parameters
+constexpr std::size_t kMaxParams = 65535;  // the protocol's limit on bind parameters
 constexpr std::size_t kMaxRedisArgs = 100000;
+constexpr std::size_t kMaxInvalidatePatterns = 64;
 
 double MillisSince(std::chrono::steady_clock::time_point start) {
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
@@ -32,9 +37,12 @@ Result<SqlFields> ReadSqlFields(FieldReader& in, const std::string& path) {
   auto sql = in.String("sql", FieldReader::Required::kYes);
   f.params = in.Array("params");
   if (auto mode = in.String("rowMode")) {
-    if (*mode == "object") f.row_mode = RowMode::kObject;
-    else if (*mode == "array") f.row_mode = RowMode::kArray;
-    else in.Fail("'" + path + "rowMode' must be \"object\" or \"array\"");
+    if (*mode == "object")
+      f.row_mode = RowMode::kObject;
+    else if (*mode == "array")
+      f.row_mode = RowMode::kArray;
+    else
+      in.Fail("'" + path + "rowMode' must be \"object\" or \"array\"");
   }
   if (in.failed()) return in.error();
   if (sql->find_first_not_of(" \t\r\n") == std::string_view::npos) {
@@ -45,8 +53,7 @@ Result<SqlFields> ReadSqlFields(FieldReader& in, const std::string& path) {
     return MakeError(ErrorCode::kInvalidRequest, "'" + path + "sql' must not contain NUL characters");
   }
   if (f.params != nullptr && f.params->size() > kMaxParams) {
-    return MakeError(ErrorCode::kInvalidRequest, "'" + path + "params' holds more than " +
-                                                     std::to_string(kMaxParams) +
+    return MakeError(ErrorCode::kInvalidRequest, "'" + path + "params' holds more than " + std::to_string(kMaxParams) +
                                                      " values (the PostgreSQL protocol limit)");
   }
   f.sql = *sql;
@@ -59,9 +66,86 @@ std::optional<Database> ReadDatabase(FieldReader& in, bool allow_redis) {
   if (*db == "postgresql") return Database::kPostgresql;
   if (*db == "vector") return Database::kVector;
   if (*db == "redis" && allow_redis) return Database::kRedis;
-  in.Fail("unknown database '" + std::string(*db) + (allow_redis ? "' (expected postgresql, vector or redis)"
-                                                                  : "' (expected postgresql or vector)"));
+  in.Fail("unknown database '" + std::string(*db) +
+          (allow_redis ? "' (expected postgresql, vector or redis)" : "' (expected postgresql or vector)"));
   return std::nullopt;
+}
+
+// An array of strings (`path` names it in errors); nullopt after in.Fail().
+std::optional<std::vector<std::string>> ReadStrings(FieldReader& in, std::string_view name, const std::string& path) {
+  const boost::json::array* array = in.Array(name);
+  if (array == nullptr) return in.failed() ? std::nullopt : std::optional<std::vector<std::string>>(std::in_place);
+  std::vector<std::string> out;
+  out.reserve(array->size());
+  for (std::size_t i = 0; i < array->size(); ++i) {
+    if (!(*array)[i].is_string()) {
+      in.Fail("'" + path + std::string(name) + "[" + std::to_string(i) + "]' must be a string");
+      return std::nullopt;
+    }
+    out.emplace_back((*array)[i].as_string());
+  }
+  return out;
+}
+
+Result<QueryCache> ReadCache(FieldReader& in) {
+  const boost::json::object* object = in.Object("cache");
+  if (in.failed()) return in.error();
+  FieldReader c(*object, "cache.");
+  c.AllowOnly({"ttl", "key", "tags"});
+  QueryCache out;
+  if (auto ttl = c.Integer("ttl", 1, cache::kMaxTtl.count(), FieldReader::Required::kYes)) {
+    out.ttl = std::chrono::seconds(*ttl);
+  }
+  out.key = c.String("key");
+  auto tags = ReadStrings(c, "tags", "cache.");
+  if (c.failed()) return c.error();
+  if (out.key) {
+    if (auto ok = cache::CheckKey(*out.key); !ok) {
+      return MakeError(ErrorCode::kInvalidRequest, "'cache.key': " + ok.error().message);
+    }
+  }
+  if (tags->size() > cache::kMaxTags) {
+    return MakeError(ErrorCode::kInvalidRequest, "'cache.tags' holds more than " + std::to_string(cache::kMaxTags));
+  }
+  for (const std::string& tag : *tags) {
+    if (auto ok = cache::CheckTag(tag); !ok) {
+      return MakeError(ErrorCode::kInvalidRequest, "'cache.tags': " + ok.error().message);
+    }
+  }
+  out.tags = std::move(*tags);
+  return out;
+}
+
+Result<sessions::PendingInvalidation> ReadInvalidate(FieldReader& in) {
+  const boost::json::object* object = in.Object("invalidate");
+  if (in.failed()) return in.error();
+  FieldReader v(*object, "invalidate.");
+  v.AllowOnly({"tags", "keys"});
+  auto tags = ReadStrings(v, "tags", "invalidate.");
+  auto keys = ReadStrings(v, "keys", "invalidate.");
+  if (v.failed()) return v.error();
+  if (tags->size() > cache::kMaxTags) {
+    return MakeError(ErrorCode::kInvalidRequest,
+                     "'invalidate.tags' holds more than " + std::to_string(cache::kMaxTags));
+  }
+  if (keys->size() > kMaxInvalidatePatterns) {
+    return MakeError(ErrorCode::kInvalidRequest,
+                     "'invalidate.keys' holds more than " + std::to_string(kMaxInvalidatePatterns));
+  }
+  for (const std::string& tag : *tags) {
+    if (auto ok = cache::CheckTag(tag); !ok) {
+      return MakeError(ErrorCode::kInvalidRequest, "'invalidate.tags': " + ok.error().message);
+    }
+  }
+  for (const std::string& key : *keys) {
+    if (auto ok = cache::CheckPattern(key); !ok) {
+      return MakeError(ErrorCode::kInvalidRequest, "'invalidate.keys': " + ok.error().message);
+    }
+  }
+  sessions::PendingInvalidation out;
+  out.tags = std::move(*tags);
+  out.patterns = std::move(*keys);
+  return out;
 }
 
 }  // namespace
@@ -84,17 +168,17 @@ Result<QueryRequest> ParseQueryRequest(const boost::json::object& body, std::chr
   if (q.database == Database::kRedis) {
     for (const char* member : {"sql", "params", "rowMode", "cache", "invalidate", "transactionId"}) {
       if (in.Has(member)) {
-        return MakeError(ErrorCode::kInvalidRequest,
-                         std::string("'") + member + "' does not apply to database redis (send 'command'" +
-                             (std::string_view(member) == "transactionId" ? "; lease a redis connection for MULTI/EXEC)"
-                                                                          : ")"));
+        return MakeError(
+            ErrorCode::kInvalidRequest,
+            std::string("'") + member + "' does not apply to database redis (send 'command'" +
+                (std::string_view(member) == "transactionId" ? "; lease a redis connection for MULTI/EXEC)" : ")"));
       }
     }
     const boost::json::array* command = in.Array("command", FieldReader::Required::kYes);
     if (in.failed()) return in.error();
     if (command->empty() || command->size() > kMaxRedisArgs) {
-      return MakeError(ErrorCode::kInvalidRequest, "'command' must hold 1.." + std::to_string(kMaxRedisArgs) +
-                                                       " strings, the command name first");
+      return MakeError(ErrorCode::kInvalidRequest,
+                       "'command' must hold 1.." + std::to_string(kMaxRedisArgs) + " strings, the command name first");
     }
     q.command.reserve(command->size());
     for (std::size_t i = 0; i < command->size(); ++i) {
@@ -115,11 +199,47 @@ Result<QueryRequest> ParseQueryRequest(const boost::json::object& body, std::chr
   q.sql = fields->sql;
   q.params = fields->params;
   q.row_mode = fields->row_mode;
-  if (in.Has("cache") || in.Has("invalidate")) {
-    // Cache-aside is not built yet: refusing is honest; silently ignoring would not be.
-    return MakeError(ErrorCode::kInvalidRequest, "'cache' and 'invalidate' are not supported by this version yet");
+  if (in.Has("cache")) {
+    auto cache = ReadCache(in);
+    if (!cache) return cache.error();
+    q.cache = std::move(*cache);
+  }
+  if (in.Has("invalidate")) {
+    auto invalidate = ReadInvalidate(in);
+    if (!invalidate) return invalidate.error();
+    q.invalidate = std::move(*invalidate);
+  }
+  if (q.cache && q.invalidate) {
+    return MakeError(
+        ErrorCode::kInvalidRequest,
+        "'cache' and 'invalidate' exclude each other: a cached statement is a read, it makes nothing stale");
+  }
+  if (q.cache && (q.connection_id || q.transaction_id)) {
+    // A lease or a transaction sees its own uncommitted state (and a lease its session state):
+    // caching what it reads could serve that state to everybody else.
+    return MakeError(ErrorCode::kInvalidRequest,
+                     "'cache' does not apply to statements on a lease or in a transaction (send it without "
+                     "connectionId/transactionId)");
   }
   return q;
+}
+
+std::string DefaultCacheKey(const QueryRequest& q) {
+  boost::json::array identity;
+  identity.emplace_back(DatabaseName(q.database));
+  identity.emplace_back(boost::json::string_view(q.sql.data(), q.sql.size()));
+  identity.emplace_back(q.params != nullptr ? boost::json::value(*q.params) : boost::json::value(boost::json::array()));
+  identity.emplace_back(q.row_mode == RowMode::kArray ? "array" : "object");
+  const std::string text = boost::json::serialize(identity);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string key = "q:";
+  for (unsigned char b : digest) {
+    key += kHex[b >> 4];
+    key += kHex[b & 15];
+  }
+  return key;
 }
 
 Result<BatchRequest> ParseBatchRequest(const boost::json::object& body, std::chrono::milliseconds default_timeout) {
@@ -139,8 +259,7 @@ Result<BatchRequest> ParseBatchRequest(const boost::json::object& body, std::chr
   if (in.failed()) return in.error();
   if (queries->empty() || queries->size() > kMaxBatchStatements) {
     return MakeError(ErrorCode::kInvalidRequest, "'queries' must hold 1.." + std::to_string(kMaxBatchStatements) +
-                                                     " statements (it holds " + std::to_string(queries->size()) +
-                                                     ")");
+                                                     " statements (it holds " + std::to_string(queries->size()) + ")");
   }
   b.statements.reserve(queries->size());
   for (std::size_t i = 0; i < queries->size(); ++i) {
@@ -169,93 +288,158 @@ boost::json::object WithLease(boost::json::object body, const sessions::LeaseInf
   return body;
 }
 
+// A query with `cache`: served from the cache, or run read-only (PgBackend::RunReadOnly) and
+// stored, with single-flight (CacheManager::GetOrSet). Redis trouble only costs the caching.
+boost::asio::awaitable<Response> CachedQuery(const QueryDependencies& deps, const QueryRequest& q) {
+  const auto started = std::chrono::steady_clock::now();
+  pg::PgBackend& backend = q.database == Database::kVector ? deps.vector : deps.postgres;
+  const SqlStatement statement{q.sql, q.params, q.row_mode, q.timeout};
+  std::string key = q.cache->key ? std::string(*q.cache->key) : DefaultCacheKey(q);
+  double load_ms = -1;  // set when this request ran the statement itself
+  cache::CacheManager::Loader loader = [&backend, &statement,
+                                        &load_ms]() -> boost::asio::awaitable<Result<boost::json::value>> {
+    auto outcome = co_await backend.RunReadOnly(statement);
+    if (!outcome) co_return outcome.error();
+    load_ms = outcome->duration_ms;
+    co_return boost::json::value(std::move(outcome->body));
+  };
+  auto got = co_await deps.cache.GetOrSet(key, q.cache->ttl, q.cache->tags, std::move(loader));
+  if (!got) co_return ErrorResponse(got.error());
+  if (!got->value->is_object()) {
+    // An explicit key holding something else (written through /api/v1/cache): not an answer.
+    spdlog::warn("cache: key '{}' holds a value that is not a query result; the query ran uncached", key);
+    auto outcome = co_await backend.RunReadOnly(statement);
+    if (!outcome) co_return ErrorResponse(outcome.error());
+    outcome->body["duration"] = outcome->duration_ms;
+    co_return JsonResponse(200, std::move(outcome->body));
+  }
+  boost::json::object body = got->value->as_object();
+  if (got->hit) body["cached"] = true;
+  // A hit's duration is the cache lookup's; a caller that joined another's load reports its wait.
+  body["duration"] = load_ms >= 0 ? load_ms : MillisSince(started);
+  co_return JsonResponse(200, std::move(body));
+}
+
+// Who may use `cache` / `invalidate`: an explicit key under the client's cachePrefixes; patterns
+// as for POST /api/v1/cache/invalidate; invalidating needs the write scope.
+Result<void> CheckCacheAccess(const Principal& principal, const QueryRequest& q) {
+  if (q.cache && q.cache->key) {
+    if (auto ok = cache::CheckKeyAccess(principal, *q.cache->key); !ok) return ok;
+  }
+  if (q.invalidate) {
+    if (!principal.Allows(Scope::kWrite)) {
+      return MakeError(ErrorCode::kForbidden, "'invalidate' needs the 'write' scope");
+    }
+    for (const std::string& pattern : q.invalidate->patterns) {
+      if (auto ok = cache::CheckPatternAccess(principal, pattern); !ok) return ok;
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
-  router.Add(beast_http::verb::post, "/api/v1/query", Access::kAuthenticated,
-             [deps](RequestContext& ctx) -> boost::asio::awaitable<Response> {
-               auto body = ParseJsonObject(ctx.request);
-               if (!body) co_return ErrorResponse(body.error());
-               auto q = ParseQueryRequest(*body, deps.default_timeout);
-               if (!q) co_return ErrorResponse(q.error());
-               const bool on_lease = q->connection_id || q->transaction_id;
-               if (q->database == Database::kRedis) {
-                 auto started = std::chrono::steady_clock::now();
-                 sessions::LeaseInfo lease;
-                 Result<boost::json::value> reply = Error();
-                 if (on_lease) {
-                   reply = co_await deps.sessions.RedisCommand(ctx.principal, *q->connection_id,
-                                                               std::move(q->command), q->timeout, lease);
-                 } else {
-                   reply = co_await deps.redis.Command(std::move(q->command), q->timeout);
-                 }
-                 if (!reply) co_return ErrorResponse(reply.error());
-                 co_return JsonResponse(
-                     200, WithLease(boost::json::object{{"result", std::move(*reply)}, {"duration", MillisSince(started)}},
-                                    lease));
-               }
-               SqlStatement statement{q->sql, q->params, q->row_mode, q->timeout};
-               sessions::LeaseInfo lease;
-               Result<SqlOutcome> outcome = Error();
-               if (on_lease) {
-                 sessions::Target target{q->connection_id, q->transaction_id, std::nullopt};
-                 if (q->database_given) target.database = q->database;
-                 outcome = co_await deps.sessions.Query(ctx.principal, target, statement, lease);
-               } else {
-                 SqlBackend& backend = q->database == Database::kVector ? deps.vector : deps.postgres;
-                 outcome = co_await backend.Run(statement);
-               }
-               if (!outcome) co_return ErrorResponse(outcome.error());
-               outcome->body["duration"] = outcome->duration_ms;
-               co_return JsonResponse(200, WithLease(std::move(outcome->body), lease));
-             });
+  router.Add(
+      beast_http::verb::post, "/api/v1/query", Access::kAuthenticated,
+      [deps](RequestContext& ctx) -> boost::asio::awaitable<Response> {
+        auto body = ParseJsonObject(ctx.request);
+        if (!body) co_return ErrorResponse(body.error());
+        auto q = ParseQueryRequest(*body, deps.default_timeout);
+        if (!q) co_return ErrorResponse(q.error());
+        const bool on_lease = q->connection_id || q->transaction_id;
+        if (q->database == Database::kRedis) {
+          auto started = std::chrono::steady_clock::now();
+          sessions::LeaseInfo lease;
+          Result<boost::json::value> reply = Error();
+          if (on_lease) {
+            reply = co_await deps.sessions.RedisCommand(ctx.principal, *q->connection_id, std::move(q->command),
+                                                        q->timeout, lease);
+          } else {
+            reply = co_await deps.redis.Command(std::move(q->command), q->timeout);
+          }
+          if (!reply) co_return ErrorResponse(reply.error());
+          co_return JsonResponse(
+              200,
+              WithLease(boost::json::object{{"result", std::move(*reply)}, {"duration", MillisSince(started)}}, lease));
+        }
+        if (auto ok = CheckCacheAccess(ctx.principal, *q); !ok) co_return ErrorResponse(ok.error());
+        if (q->cache) {
+          Response cached = co_await CachedQuery(deps, *q);
+          co_return cached;
+        }
+        SqlStatement statement{q->sql, q->params, q->row_mode, q->timeout};
+        sessions::LeaseInfo lease;
+        Result<SqlOutcome> outcome = Error();
+        if (on_lease) {
+          sessions::Target target{q->connection_id, q->transaction_id, std::nullopt};
+          if (q->database_given) target.database = q->database;
+          // Invalidation (now, or queued until the transaction commits) is SessionManager's.
+          outcome = co_await deps.sessions.Query(ctx.principal, target, statement, lease,
+                                                 q->invalidate.value_or(sessions::PendingInvalidation{}));
+        } else {
+          SqlBackend& backend = q->database == Database::kVector ? deps.vector : deps.postgres;
+          outcome = co_await backend.Run(statement);
+          if (outcome && q->invalidate) {
+            // Before the answer: an entry this write made stale is never served after it returned.
+            // A Redis failure does not fail the write: CacheManager remembers the invalidation
+            // and bypasses the cache until it is replayed.
+            auto invalidated =
+                co_await deps.cache.Invalidate(std::move(q->invalidate->tags), std::move(q->invalidate->patterns));
+            if (!invalidated) spdlog::warn("cache: invalidation after a write failed: {}", invalidated.error().message);
+          }
+        }
+        if (!outcome) co_return ErrorResponse(outcome.error());
+        outcome->body["duration"] = outcome->duration_ms;
+        co_return JsonResponse(200, WithLease(std::move(outcome->body), lease));
+      });
 
-  router.Add(beast_http::verb::post, "/api/v1/query/batch", Access::kAuthenticated,
-             [deps](RequestContext& ctx) -> boost::asio::awaitable<Response> {
-               auto body = ParseJsonObject(ctx.request);
-               if (!body) co_return ErrorResponse(body.error());
-               auto b = ParseBatchRequest(*body, deps.default_timeout);
-               if (!b) co_return ErrorResponse(b.error());
-               auto started = std::chrono::steady_clock::now();
-               sessions::LeaseInfo lease;
-               const bool in_transaction = b->transaction_id.has_value();
-               Result<std::vector<Result<SqlOutcome>>> outcome = Error();
-               if (b->connection_id || b->transaction_id) {
-                 sessions::Target target{b->connection_id, b->transaction_id, std::nullopt};
-                 if (b->database_given) target.database = b->database;
-                 outcome = co_await deps.sessions.Batch(ctx.principal, target, b->statements, b->atomic, b->timeout,
-                                                        lease);
-               } else {
-                 SqlBackend& backend = b->database == Database::kVector ? deps.vector : deps.postgres;
-                 outcome = co_await backend.RunBatch(b->statements, b->atomic, b->timeout);
-               }
-               if (!outcome) co_return ErrorResponse(outcome.error());
-               // In a transaction a batch is all or nothing whatever `atomic` says (API.md).
-               const bool all_or_nothing = b->atomic || in_transaction;
-               const bool undone = !in_transaction && !lease.in_transaction;
-               boost::json::array results;
-               results.reserve(outcome->size());
-               for (std::size_t i = 0; i < outcome->size(); ++i) {
-                 auto& item = (*outcome)[i];
-                 if (!item) {
-                   if (all_or_nothing) {
-                     // All or nothing: the failing statement's error, with its index.
-                     Error error = item.error();
-                     error.failed_index = i;
-                     error.message = "queries[" + std::to_string(i) + "]: " + error.message +
-                                     (undone ? " (nothing of the batch was kept)" : "");
-                     co_return ErrorResponse(error);
-                   }
-                   results.push_back(boost::json::object{{"error", ErrorJson(item.error())}});
-                   continue;
-                 }
-                 item->body["duration"] = item->duration_ms;
-                 results.push_back(std::move(item->body));
-               }
-               co_return JsonResponse(200, WithLease(boost::json::object{{"results", std::move(results)},
-                                                                         {"duration", MillisSince(started)}},
-                                                     lease));
-             });
+  router.Add(
+      beast_http::verb::post, "/api/v1/query/batch", Access::kAuthenticated,
+      [deps](RequestContext& ctx) -> boost::asio::awaitable<Response> {
+        auto body = ParseJsonObject(ctx.request);
+        if (!body) co_return ErrorResponse(body.error());
+        auto b = ParseBatchRequest(*body, deps.default_timeout);
+        if (!b) co_return ErrorResponse(b.error());
+        auto started = std::chrono::steady_clock::now();
+        sessions::LeaseInfo lease;
+        const bool in_transaction = b->transaction_id.has_value();
+        Result<std::vector<Result<SqlOutcome>>> outcome = Error();
+        if (b->connection_id || b->transaction_id) {
+          sessions::Target target{b->connection_id, b->transaction_id, std::nullopt};
+          if (b->database_given) target.database = b->database;
+          outcome = co_await deps.sessions.Batch(ctx.principal, target, b->statements, b->atomic, b->timeout, lease);
+        } else {
+          SqlBackend& backend = b->database == Database::kVector ? deps.vector : deps.postgres;
+          outcome = co_await backend.RunBatch(b->statements, b->atomic, b->timeout);
+        }
+        if (!outcome) co_return ErrorResponse(outcome.error());
+        // In a transaction a batch is all or nothing whatever `atomic` says (API.md).
+        const bool all_or_nothing = b->atomic || in_transaction;
+        const bool undone = !in_transaction && !lease.in_transaction;
+        boost::json::array results;
+        results.reserve(outcome->size());
+        for (std::size_t i = 0; i < outcome->size(); ++i) {
+          auto& item = (*outcome)[i];
+          if (!item) {
+            if (all_or_nothing) {
+              // All or nothing: the failing statement's error, with its index.
+              Error error = item.error();
+              error.failed_index = i;
+              error.message = "queries[" + std::to_string(i) + "]: " + error.message +
+                              (undone ? " (nothing of the batch was kept)" : "");
+              co_return ErrorResponse(error);
+            }
+            results.push_back(boost::json::object{{"error", ErrorJson(item.error())}});
+            continue;
+          }
+          item->body["duration"] = item->duration_ms;
+          results.push_back(std::move(item->body));
+        }
+        co_return JsonResponse(
+            200,
+            WithLease(boost::json::object{{"results", std::move(results)}, {"duration", MillisSince(started)}}, lease));
+      });
 }
 
 }  // namespace coredb::http
