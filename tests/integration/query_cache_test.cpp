@@ -157,7 +157,7 @@ TEST_F(QueryCache, HundredConcurrentColdMissesRunTheStatementOnceCountedInPostgr
   app_->Exec("CREATE FUNCTION " + fn +
              "(x int) RETURNS int LANGUAGE plpgsql STABLE AS $$ BEGIN PERFORM pg_sleep(0.3); RETURN x; END $$");
   {
-    ServiceProcess svc({{"PG_POOL_SIZE", "20"}});  // started after the setting: its sessions track
+    ServiceProcess svc(ServiceProcess::Env{{"PG_POOL_SIZE", "20"}});  // started after the setting: its sessions track
     const json::object query{{"sql", "SELECT " + fn + "($1) AS v, $2::text AS run"},
                              {"params", json::array{42, json::value(Unique("run"))}},
                              {"cache", {{"ttl", 60}}}};
@@ -401,7 +401,7 @@ TEST_F(QueryCache, InvalidationInATransactionWaitsForTheCommitAndRollbackDropsIt
 // A write whose invalidation cannot reach Redis (frozen: it keeps the stale entry) still answers,
 // and the stale entry is not served once Redis answers again.
 TEST_F(QueryCache, FailedInvalidationIsRememberedAndNoStaleEntryIsServedAfterRedisReturns) {
-  ServiceProcess svc({{"REDIS_COMMAND_TIMEOUT", "200"}});
+  ServiceProcess svc(ServiceProcess::Env{{"REDIS_COMMAND_TIMEOUT", "200"}});
   const std::string tag = Unique("row6");
   ASSERT_EQ(ValueOf(svc.Query(Read(6, tag))), "v6");
   ASSERT_TRUE(Cached(svc.Query(Read(6, tag))));
@@ -424,7 +424,7 @@ TEST_F(QueryCache, FailedInvalidationIsRememberedAndNoStaleEntryIsServedAfterRed
 
 // Must hold: Redis killed while 50 clients read through the cache.
 TEST_F(QueryCache, RedisKilledUnderFiftyReadersNothingFailsNothingWaitsThenCacheReturns) {
-  ServiceProcess svc({{"PG_POOL_SIZE", "10"}});
+  ServiceProcess svc(ServiceProcess::Env{{"PG_POOL_SIZE", "10"}});
   constexpr int kClients = 50;
   auto plain_of = [&](int id) {
     return json::object{{"sql", "SELECT v FROM " + table_ + " WHERE id = $1"}, {"params", json::array{id}}};

@@ -54,8 +54,8 @@ class AdminAuthenticator final : public http::Authenticator {
   TokenAuthenticator tokens_;
 };
 
-pg::PoolOptions MakePoolOptions(const std::string& name, const config::PostgresConfig& pg, const config::Config& cfg,
-                                std::size_t size) {
+pg::PoolOptions MakePoolOptions(const std::string& name, const config::PostgresConfig& pg,
+                                const config::Config& cfg, std::size_t size) {
   pg::PoolOptions options;
   options.name = name;
   options.connection.conninfo = pg.conninfo;
@@ -140,15 +140,17 @@ struct Service {
         pg_probe(pg_probe_pool, cfg.max_result_bytes),
         vector_probe(vector_probe_pool, cfg.max_result_bytes),
         redis_backend(redis_client),
-        sessions(ioc.get_executor(), sessions::SessionOptions{InstanceId(cfg)}, pg_backend, vector_backend, redis_pool),
+        sessions(ioc.get_executor(), sessions::SessionOptions{InstanceId(cfg)}, pg_backend, vector_backend,
+                 redis_pool),
         session_backend(redis_sessions),
         cache_store(redis_client),
         cache(ioc.get_executor(), cache_store, MakeCacheOptions(cfg.redis)),
         migrator(ioc.get_executor(), cancel_worker, std::move(migration_set), MakeMigratorOptions(cfg)),
         authenticator(cfg.admin_token),
-        health(ioc.get_executor(), {{"database", [this](std::chrono::milliseconds t) { return pg_probe.Ping(t); }},
-                                    {"redis", [this](std::chrono::milliseconds t) { return PingRedis(t); }},
-                                    {"vector", [this](std::chrono::milliseconds t) { return vector_probe.Ping(t); }}}),
+        health(ioc.get_executor(),
+               {{"database", [this](std::chrono::milliseconds t) { return pg_probe.Ping(t); }},
+                {"redis", [this](std::chrono::milliseconds t) { return PingRedis(t); }},
+                {"vector", [this](std::chrono::milliseconds t) { return vector_probe.Ping(t); }}}),
         server(ioc, cfg.http, router, authenticator, [](const http::CompletedRequest& r) { LogRequest(r); }) {
     http::RegisterHealthRoutes(router, health);
     http::RegisterQueryRoutes(router,
@@ -270,11 +272,12 @@ int Serve(const config::Config& cfg) {
         if (service->health.draining()) co_return;  // SIGTERM came first
         if (!cache_up || !sessions_up) spdlog::warn("starting without redis: the cache is bypassed until it connects");
         service->server.Start();
-        observability::LogEvent(spdlog::level::info, "listening",
-                                {{"host", cfg.http.host},
-                                 {"port", service->server.port()},
-                                 {"version", COREDB_VERSION},
-                                 {"instance", service->sessions.registry().instance_id()}});
+        observability::LogEvent(
+            spdlog::level::info, "listening",
+            {{"host", cfg.http.host},
+             {"port", service->server.port()},
+             {"version", COREDB_VERSION},
+             {"instance", service->sessions.registry().instance_id()}});
         spdlog::default_logger()->flush();
       },
       [](std::exception_ptr e) {

@@ -85,7 +85,9 @@ struct Lease {
 
   SteadyTime LeaseDeadline() const { return last_used + ttl; }
   // The sooner of the lease's and its transaction's deadline.
-  SteadyTime Deadline() const { return tx ? std::min(LeaseDeadline(), tx->Deadline()) : LeaseDeadline(); }
+  SteadyTime Deadline() const {
+    return tx ? std::min(LeaseDeadline(), tx->Deadline()) : LeaseDeadline();
+  }
 };
 
 // How a lease or transaction ended, for the answer its id gets afterwards.

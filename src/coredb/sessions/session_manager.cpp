@@ -158,16 +158,16 @@ Result<Lease*> SessionManager::Resolve(const Principal& caller, const Target& ta
                                                  std::string(*target.connection_id) + "'");
   }
   if (lease->busy) {
-    return Error(ErrorCode::kConflict,
-                 "connection '" + lease->id + "' is already running a request; send one request at a time per lease");
+    return Error(ErrorCode::kConflict, "connection '" + lease->id +
+                                           "' is already running a request; send one request at a time per lease");
   }
   if (lease->Deadline() <= now) {
     // Past its deadline but not swept yet: reclaim it now rather than let it be used.
     if (lease->tx && !lease->implicit && lease->LeaseDeadline() > now) {
       ExpireTransaction(*lease);
       if (target.transaction_id) return registry_.FindTransaction(*target.transaction_id, caller, now).error();
-      return Error(ErrorCode::kConflict,
-                   "connection '" + lease->id + "' is rolling back its expired transaction; retry in a moment");
+      return Error(ErrorCode::kConflict, "connection '" + lease->id +
+                                             "' is rolling back its expired transaction; retry in a moment");
     }
     Reclaim(*lease, Ending::kExpired, "");
     return target.transaction_id ? registry_.FindTransaction(*target.transaction_id, caller, now).error()
@@ -282,11 +282,9 @@ asio::awaitable<Result<SqlOutcome>> SessionManager::Query(const Principal& calle
   co_return outcome;
 }
 
-asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> SessionManager::Batch(const Principal& caller,
-                                                                               const Target& target,
-                                                                               std::span<const SqlStatement> statements,
-                                                                               bool atomic, milliseconds timeout,
-                                                                               LeaseInfo& touched) {
+asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> SessionManager::Batch(
+    const Principal& caller, const Target& target, std::span<const SqlStatement> statements, bool atomic,
+    milliseconds timeout, LeaseInfo& touched) {
   auto found = Resolve(caller, target);
   if (!found) co_return found.error();
   Lease& lease = **found;
@@ -363,25 +361,24 @@ asio::awaitable<Result<TransactionInfo>> SessionManager::Begin(const Principal& 
     if (!found) co_return found.error();
     lease = *found;
     if (lease->database == Database::kRedis) {
-      co_return Error(ErrorCode::kInvalidRequest, WrongDatabase(*lease,
-                                                                "transactions are for SQL databases "
-                                                                "(use MULTI/EXEC on a redis lease)"));
+      co_return Error(ErrorCode::kInvalidRequest, WrongDatabase(*lease, "transactions are for SQL databases "
+                                                                        "(use MULTI/EXEC on a redis lease)"));
     }
     if (lease->tx) {
       co_return Error(ErrorCode::kConflict,
                       "connection '" + lease->id + "' already has an open transaction '" + lease->tx->id + "'");
     }
     if (PgConnectionOf(*lease)->transaction_status() != PQTRANS_IDLE) {
-      co_return Error(ErrorCode::kConflict,
-                      "connection '" + lease->id + "' already has a transaction block open (a BEGIN sent as SQL)");
+      co_return Error(ErrorCode::kConflict, "connection '" + lease->id +
+                                                "' already has a transaction block open (a BEGIN sent as SQL)");
     }
   } else {
     const Database database = options.database.value_or(Database::kPostgresql);
     auto connection = co_await Backend(database).pool().Acquire(options_.begin_acquire_timeout);
     if (!connection) co_return connection.error();
     if (alive.expired()) co_return Error(ErrorCode::kDatabaseUnavailable, "the service is shutting down");
-    lease = &registry_.Add(database, caller, options.idle_timeout, std::make_unique<PgLease>(std::move(*connection)),
-                           Clock::now(), SystemClock::now(),
+    lease = &registry_.Add(database, caller, options.idle_timeout,
+                           std::make_unique<PgLease>(std::move(*connection)), Clock::now(), SystemClock::now(),
                            /*implicit=*/true);
     ArmSweeper();
   }
@@ -402,7 +399,8 @@ asio::awaitable<Result<TransactionInfo>> SessionManager::Begin(const Principal& 
     } else if (lease->implicit) {
       auto resource = registry_.Remove(*lease, Ending::kReleased, Clock::now());
     }
-    co_return begun ? Error(ErrorCode::kDatabaseUnavailable, "the connection was lost while beginning") : begun.error();
+    co_return begun ? Error(ErrorCode::kDatabaseUnavailable, "the connection was lost while beginning")
+                    : begun.error();
   }
 
   const auto now = Clock::now();
@@ -448,8 +446,8 @@ asio::awaitable<Result<double>> SessionManager::Commit(const Principal& caller, 
   const bool rolled_back = aborted || (result && pg::CommandVerb(result->get()) == "ROLLBACK");
   if (rolled_back) {
     FinishTransaction(*lease, Ending::kRolledBack, "it was aborted by a failed statement");
-    co_return Error(ErrorCode::kConflict,
-                    "transaction '" + tx_id + "' was aborted by a failed statement and has been rolled back");
+    co_return Error(ErrorCode::kConflict, "transaction '" + tx_id +
+                                              "' was aborted by a failed statement and has been rolled back");
   }
   if (!result) {
     // A failing COMMIT (deferred constraint, serialization failure) ends the transaction.

@@ -93,8 +93,8 @@ class SessionManager {
   SessionManager(const SessionManager&) = delete;
   SessionManager& operator=(const SessionManager&) = delete;
 
-  boost::asio::awaitable<Result<LeaseInfo>> Acquire(const Principal& caller, Database database, milliseconds timeout,
-                                                    milliseconds ttl);
+  boost::asio::awaitable<Result<LeaseInfo>> Acquire(const Principal& caller, Database database,
+                                                    milliseconds timeout, milliseconds ttl);
   // Gives the lease back (an open transaction is rolled back by the pool's reset). 409 while a
   // request runs on it.
   Result<void> Release(const Principal& caller, std::string_view connection_id);

@@ -31,9 +31,9 @@ class PgBackend final : public SqlBackend {
     return RunBatchOn(nullptr, statements, atomic, timeout);
   }
   boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> RunBatchOn(Connection* connection,
-                                                                             std::span<const SqlStatement> statements,
-                                                                             bool atomic,
-                                                                             std::chrono::milliseconds timeout);
+                                                                           std::span<const SqlStatement> statements,
+                                                                           bool atomic,
+                                                                           std::chrono::milliseconds timeout);
 
   // One statement in a READ ONLY transaction on a pooled connection, in one round trip (a
   // pipelined `BEGIN READ ONLY`, the statement, `COMMIT`, one Sync): PostgreSQL itself refuses a

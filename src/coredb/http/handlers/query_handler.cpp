@@ -1,7 +1,7 @@
 #include "coredb/http/handlers/query_handler.hpp"
 
-#include "coredb/core/rfc3339.hpp"
 #include "coredb/http/json_body.hpp"
+#include "coredb/core/rfc3339.hpp"
 #include "coredb/http/response.hpp"
 
 #include "coredb/cache/cache_key.hpp"
@@ -16,7 +16,7 @@ namespace coredb::http {
 namespace {
 
 constexpr std::int64_t kMaxTimeoutMs = 300000;
-constexpr std::size_t kMaxParams = 65535;  // the protocol's limit on bind parameters
+constexpr std::size_t kMaxParams = 65535;        // the protocol's limit on bind parameters
 constexpr std::size_t kMaxRedisArgs = 100000;
 constexpr std::size_t kMaxInvalidatePatterns = 64;
 
@@ -37,12 +37,9 @@ Result<SqlFields> ReadSqlFields(FieldReader& in, const std::string& path) {
   auto sql = in.String("sql", FieldReader::Required::kYes);
   f.params = in.Array("params");
   if (auto mode = in.String("rowMode")) {
-    if (*mode == "object")
-      f.row_mode = RowMode::kObject;
-    else if (*mode == "array")
-      f.row_mode = RowMode::kArray;
-    else
-      in.Fail("'" + path + "rowMode' must be \"object\" or \"array\"");
+    if (*mode == "object") f.row_mode = RowMode::kObject;
+    else if (*mode == "array") f.row_mode = RowMode::kArray;
+    else in.Fail("'" + path + "rowMode' must be \"object\" or \"array\"");
   }
   if (in.failed()) return in.error();
   if (sql->find_first_not_of(" \t\r\n") == std::string_view::npos) {
@@ -53,7 +50,8 @@ Result<SqlFields> ReadSqlFields(FieldReader& in, const std::string& path) {
     return MakeError(ErrorCode::kInvalidRequest, "'" + path + "sql' must not contain NUL characters");
   }
   if (f.params != nullptr && f.params->size() > kMaxParams) {
-    return MakeError(ErrorCode::kInvalidRequest, "'" + path + "params' holds more than " + std::to_string(kMaxParams) +
+    return MakeError(ErrorCode::kInvalidRequest, "'" + path + "params' holds more than " +
+                                                     std::to_string(kMaxParams) +
                                                      " values (the PostgreSQL protocol limit)");
   }
   f.sql = *sql;
@@ -66,8 +64,8 @@ std::optional<Database> ReadDatabase(FieldReader& in, bool allow_redis) {
   if (*db == "postgresql") return Database::kPostgresql;
   if (*db == "vector") return Database::kVector;
   if (*db == "redis" && allow_redis) return Database::kRedis;
-  in.Fail("unknown database '" + std::string(*db) +
-          (allow_redis ? "' (expected postgresql, vector or redis)" : "' (expected postgresql or vector)"));
+  in.Fail("unknown database '" + std::string(*db) + (allow_redis ? "' (expected postgresql, vector or redis)"
+                                                                  : "' (expected postgresql or vector)"));
   return std::nullopt;
 }
 
@@ -168,17 +166,17 @@ Result<QueryRequest> ParseQueryRequest(const boost::json::object& body, std::chr
   if (q.database == Database::kRedis) {
     for (const char* member : {"sql", "params", "rowMode", "cache", "invalidate", "transactionId"}) {
       if (in.Has(member)) {
-        return MakeError(
-            ErrorCode::kInvalidRequest,
-            std::string("'") + member + "' does not apply to database redis (send 'command'" +
-                (std::string_view(member) == "transactionId" ? "; lease a redis connection for MULTI/EXEC)" : ")"));
+        return MakeError(ErrorCode::kInvalidRequest,
+                         std::string("'") + member + "' does not apply to database redis (send 'command'" +
+                             (std::string_view(member) == "transactionId" ? "; lease a redis connection for MULTI/EXEC)"
+                                                                          : ")"));
       }
     }
     const boost::json::array* command = in.Array("command", FieldReader::Required::kYes);
     if (in.failed()) return in.error();
     if (command->empty() || command->size() > kMaxRedisArgs) {
-      return MakeError(ErrorCode::kInvalidRequest,
-                       "'command' must hold 1.." + std::to_string(kMaxRedisArgs) + " strings, the command name first");
+      return MakeError(ErrorCode::kInvalidRequest, "'command' must hold 1.." + std::to_string(kMaxRedisArgs) +
+                                                       " strings, the command name first");
     }
     q.command.reserve(command->size());
     for (std::size_t i = 0; i < command->size(); ++i) {
@@ -259,7 +257,8 @@ Result<BatchRequest> ParseBatchRequest(const boost::json::object& body, std::chr
   if (in.failed()) return in.error();
   if (queries->empty() || queries->size() > kMaxBatchStatements) {
     return MakeError(ErrorCode::kInvalidRequest, "'queries' must hold 1.." + std::to_string(kMaxBatchStatements) +
-                                                     " statements (it holds " + std::to_string(queries->size()) + ")");
+                                                     " statements (it holds " + std::to_string(queries->size()) +
+                                                     ")");
   }
   b.statements.reserve(queries->size());
   for (std::size_t i = 0; i < queries->size(); ++i) {
@@ -340,106 +339,107 @@ Result<void> CheckCacheAccess(const Principal& principal, const QueryRequest& q)
 }  // namespace
 
 void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
-  router.Add(
-      beast_http::verb::post, "/api/v1/query", Access::kAuthenticated,
-      [deps](RequestContext& ctx) -> boost::asio::awaitable<Response> {
-        auto body = ParseJsonObject(ctx.request);
-        if (!body) co_return ErrorResponse(body.error());
-        auto q = ParseQueryRequest(*body, deps.default_timeout);
-        if (!q) co_return ErrorResponse(q.error());
-        const bool on_lease = q->connection_id || q->transaction_id;
-        if (q->database == Database::kRedis) {
-          auto started = std::chrono::steady_clock::now();
-          sessions::LeaseInfo lease;
-          Result<boost::json::value> reply = Error();
-          if (on_lease) {
-            reply = co_await deps.sessions.RedisCommand(ctx.principal, *q->connection_id, std::move(q->command),
-                                                        q->timeout, lease);
-          } else {
-            reply = co_await deps.redis.Command(std::move(q->command), q->timeout);
-          }
-          if (!reply) co_return ErrorResponse(reply.error());
-          co_return JsonResponse(
-              200,
-              WithLease(boost::json::object{{"result", std::move(*reply)}, {"duration", MillisSince(started)}}, lease));
-        }
-        if (auto ok = CheckCacheAccess(ctx.principal, *q); !ok) co_return ErrorResponse(ok.error());
-        if (q->cache) {
-          Response cached = co_await CachedQuery(deps, *q);
-          co_return cached;
-        }
-        SqlStatement statement{q->sql, q->params, q->row_mode, q->timeout};
-        sessions::LeaseInfo lease;
-        Result<SqlOutcome> outcome = Error();
-        if (on_lease) {
-          sessions::Target target{q->connection_id, q->transaction_id, std::nullopt};
-          if (q->database_given) target.database = q->database;
-          // Invalidation (now, or queued until the transaction commits) is SessionManager's.
-          outcome = co_await deps.sessions.Query(ctx.principal, target, statement, lease,
-                                                 q->invalidate.value_or(sessions::PendingInvalidation{}));
-        } else {
-          SqlBackend& backend = q->database == Database::kVector ? deps.vector : deps.postgres;
-          outcome = co_await backend.Run(statement);
-          if (outcome && q->invalidate) {
-            // Before the answer: an entry this write made stale is never served after it returned.
-            // A Redis failure does not fail the write: CacheManager remembers the invalidation
-            // and bypasses the cache until it is replayed.
-            auto invalidated =
-                co_await deps.cache.Invalidate(std::move(q->invalidate->tags), std::move(q->invalidate->patterns));
-            if (!invalidated) spdlog::warn("cache: invalidation after a write failed: {}", invalidated.error().message);
-          }
-        }
-        if (!outcome) co_return ErrorResponse(outcome.error());
-        outcome->body["duration"] = outcome->duration_ms;
-        co_return JsonResponse(200, WithLease(std::move(outcome->body), lease));
-      });
+  router.Add(beast_http::verb::post, "/api/v1/query", Access::kAuthenticated,
+             [deps](RequestContext& ctx) -> boost::asio::awaitable<Response> {
+               auto body = ParseJsonObject(ctx.request);
+               if (!body) co_return ErrorResponse(body.error());
+               auto q = ParseQueryRequest(*body, deps.default_timeout);
+               if (!q) co_return ErrorResponse(q.error());
+               const bool on_lease = q->connection_id || q->transaction_id;
+               if (q->database == Database::kRedis) {
+                 auto started = std::chrono::steady_clock::now();
+                 sessions::LeaseInfo lease;
+                 Result<boost::json::value> reply = Error();
+                 if (on_lease) {
+                   reply = co_await deps.sessions.RedisCommand(ctx.principal, *q->connection_id,
+                                                               std::move(q->command), q->timeout, lease);
+                 } else {
+                   reply = co_await deps.redis.Command(std::move(q->command), q->timeout);
+                 }
+                 if (!reply) co_return ErrorResponse(reply.error());
+                 co_return JsonResponse(
+                     200, WithLease(boost::json::object{{"result", std::move(*reply)}, {"duration", MillisSince(started)}},
+                                    lease));
+               }
+               if (auto ok = CheckCacheAccess(ctx.principal, *q); !ok) co_return ErrorResponse(ok.error());
+               if (q->cache) {
+                 Response cached = co_await CachedQuery(deps, *q);
+                 co_return cached;
+               }
+               SqlStatement statement{q->sql, q->params, q->row_mode, q->timeout};
+               sessions::LeaseInfo lease;
+               Result<SqlOutcome> outcome = Error();
+               if (on_lease) {
+                 sessions::Target target{q->connection_id, q->transaction_id, std::nullopt};
+                 if (q->database_given) target.database = q->database;
+                 // Invalidation (now, or queued until the transaction commits) is SessionManager's.
+                 outcome = co_await deps.sessions.Query(ctx.principal, target, statement, lease,
+                                                        q->invalidate.value_or(sessions::PendingInvalidation{}));
+               } else {
+                 SqlBackend& backend = q->database == Database::kVector ? deps.vector : deps.postgres;
+                 outcome = co_await backend.Run(statement);
+                 if (outcome && q->invalidate) {
+                   // Before the answer, so an entry this write made stale is never served after it
+                   // returned. A Redis failure does not fail the write: CacheManager remembers the
+                   // invalidation and bypasses the cache until it is replayed.
+                   auto invalidated = co_await deps.cache.Invalidate(std::move(q->invalidate->tags),
+                                                                     std::move(q->invalidate->patterns));
+                   if (!invalidated) {
+                     spdlog::warn("cache: invalidation after a write failed: {}", invalidated.error().message);
+                   }
+                 }
+               }
+               if (!outcome) co_return ErrorResponse(outcome.error());
+               outcome->body["duration"] = outcome->duration_ms;
+               co_return JsonResponse(200, WithLease(std::move(outcome->body), lease));
+             });
 
-  router.Add(
-      beast_http::verb::post, "/api/v1/query/batch", Access::kAuthenticated,
-      [deps](RequestContext& ctx) -> boost::asio::awaitable<Response> {
-        auto body = ParseJsonObject(ctx.request);
-        if (!body) co_return ErrorResponse(body.error());
-        auto b = ParseBatchRequest(*body, deps.default_timeout);
-        if (!b) co_return ErrorResponse(b.error());
-        auto started = std::chrono::steady_clock::now();
-        sessions::LeaseInfo lease;
-        const bool in_transaction = b->transaction_id.has_value();
-        Result<std::vector<Result<SqlOutcome>>> outcome = Error();
-        if (b->connection_id || b->transaction_id) {
-          sessions::Target target{b->connection_id, b->transaction_id, std::nullopt};
-          if (b->database_given) target.database = b->database;
-          outcome = co_await deps.sessions.Batch(ctx.principal, target, b->statements, b->atomic, b->timeout, lease);
-        } else {
-          SqlBackend& backend = b->database == Database::kVector ? deps.vector : deps.postgres;
-          outcome = co_await backend.RunBatch(b->statements, b->atomic, b->timeout);
-        }
-        if (!outcome) co_return ErrorResponse(outcome.error());
-        // In a transaction a batch is all or nothing whatever `atomic` says (API.md).
-        const bool all_or_nothing = b->atomic || in_transaction;
-        const bool undone = !in_transaction && !lease.in_transaction;
-        boost::json::array results;
-        results.reserve(outcome->size());
-        for (std::size_t i = 0; i < outcome->size(); ++i) {
-          auto& item = (*outcome)[i];
-          if (!item) {
-            if (all_or_nothing) {
-              // All or nothing: the failing statement's error, with its index.
-              Error error = item.error();
-              error.failed_index = i;
-              error.message = "queries[" + std::to_string(i) + "]: " + error.message +
-                              (undone ? " (nothing of the batch was kept)" : "");
-              co_return ErrorResponse(error);
-            }
-            results.push_back(boost::json::object{{"error", ErrorJson(item.error())}});
-            continue;
-          }
-          item->body["duration"] = item->duration_ms;
-          results.push_back(std::move(item->body));
-        }
-        co_return JsonResponse(
-            200,
-            WithLease(boost::json::object{{"results", std::move(results)}, {"duration", MillisSince(started)}}, lease));
-      });
+  router.Add(beast_http::verb::post, "/api/v1/query/batch", Access::kAuthenticated,
+             [deps](RequestContext& ctx) -> boost::asio::awaitable<Response> {
+               auto body = ParseJsonObject(ctx.request);
+               if (!body) co_return ErrorResponse(body.error());
+               auto b = ParseBatchRequest(*body, deps.default_timeout);
+               if (!b) co_return ErrorResponse(b.error());
+               auto started = std::chrono::steady_clock::now();
+               sessions::LeaseInfo lease;
+               const bool in_transaction = b->transaction_id.has_value();
+               Result<std::vector<Result<SqlOutcome>>> outcome = Error();
+               if (b->connection_id || b->transaction_id) {
+                 sessions::Target target{b->connection_id, b->transaction_id, std::nullopt};
+                 if (b->database_given) target.database = b->database;
+                 outcome = co_await deps.sessions.Batch(ctx.principal, target, b->statements, b->atomic, b->timeout,
+                                                        lease);
+               } else {
+                 SqlBackend& backend = b->database == Database::kVector ? deps.vector : deps.postgres;
+                 outcome = co_await backend.RunBatch(b->statements, b->atomic, b->timeout);
+               }
+               if (!outcome) co_return ErrorResponse(outcome.error());
+               // In a transaction a batch is all or nothing whatever `atomic` says (API.md).
+               const bool all_or_nothing = b->atomic || in_transaction;
+               const bool undone = !in_transaction && !lease.in_transaction;
+               boost::json::array results;
+               results.reserve(outcome->size());
+               for (std::size_t i = 0; i < outcome->size(); ++i) {
+                 auto& item = (*outcome)[i];
+                 if (!item) {
+                   if (all_or_nothing) {
+                     // All or nothing: the failing statement's error, with its index.
+                     Error error = item.error();
+                     error.failed_index = i;
+                     error.message = "queries[" + std::to_string(i) + "]: " + error.message +
+                                     (undone ? " (nothing of the batch was kept)" : "");
+                     co_return ErrorResponse(error);
+                   }
+                   results.push_back(boost::json::object{{"error", ErrorJson(item.error())}});
+                   continue;
+                 }
+                 item->body["duration"] = item->duration_ms;
+                 results.push_back(std::move(item->body));
+               }
+               co_return JsonResponse(200, WithLease(boost::json::object{{"results", std::move(results)},
+                                                                         {"duration", MillisSince(started)}},
+                                                     lease));
+             });
 }
 
 }  // namespace coredb::http
