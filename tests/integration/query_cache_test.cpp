@@ -12,6 +12,8 @@
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <functional>
+#include <mutex>
 #include <thread>
 
 namespace coredb::testing {
@@ -27,7 +29,9 @@ long long ElapsedMs(Clock::time_point since) {
 
 std::string Unique(const std::string& what) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return what + "_" + info->name() + "_" + std::to_string(::getpid());
+  // Short enough for a PostgreSQL identifier (63 bytes) whatever the test's name.
+  return what + "_" + std::to_string(std::hash<std::string>{}(info->name()) % 1000000) + "_" +
+         std::to_string(::getpid());
 }
 
 // Restarts the stack's Redis when the test ends, whatever happened.
@@ -219,7 +223,7 @@ TEST_F(QueryCache, WritesAreNeverCachedPostgresRefusesThemInReadOnly) {
   }
   EXPECT_EQ(app_->Scalar("SELECT v FROM " + table_ + " WHERE id = 1"), "v1");
   EXPECT_EQ(app_->Scalar("SELECT count(*) FROM " + table_), "200");
-  EXPECT_EQ(app_->Scalar("SELECT last_value || ',' || is_called FROM " + seq), "1,f") << "nextval did not run";
+  EXPECT_EQ(app_->Scalar("SELECT last_value || ',' || is_called FROM " + seq), "1,false") << "nextval did not run";
   EXPECT_EQ(app_->Scalar("SELECT to_regclass('" + table_ + "_new') IS NULL"), "t");
   // The pool's connections stay usable after refusals.
   for (int i = 0; i < 5; ++i) EXPECT_EQ(svc.Query({{"sql", "SELECT 1 AS one"}}).status, 200u);
@@ -299,12 +303,12 @@ TEST_F(QueryCache, NoStaleReadAfterAnInvalidatingWriteReturned) {
     ASSERT_EQ(svc.Query(Write(1, "w" + std::to_string(i), {{"tags", json::array{json::value(tag)}}})).status, 200u);
     ASSERT_EQ(ValueOf(svc.Query(Read(1, tag))), "w" + std::to_string(i)) << "round " << i;
   }
-  const std::string key = Unique("qc:row2");
+  const std::string key = Unique("qc:row") + ":2";
   json::object by_key = Read(2);
   by_key["cache"].as_object()["key"] = key;
   ASSERT_EQ(ValueOf(svc.Query(by_key)), "v2");
   ASSERT_TRUE(Cached(svc.Query(by_key)));
-  ASSERT_EQ(svc.Query(Write(2, "k1", {{"keys", json::array{json::value(Unique("qc:row") + "*")}}})).status, 200u);
+  ASSERT_EQ(svc.Query(Write(2, "k1", {{"keys", json::array{json::value(Unique("qc:row") + ":*")}}})).status, 200u);
   EXPECT_EQ(ValueOf(svc.Query(by_key)), "k1");
 
   // Concurrent: readers hammer the cached read (loads in flight race with the writes); a read
