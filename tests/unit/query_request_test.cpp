@@ -75,5 +75,45 @@ TEST(QueryRequest, IntegralDoublesAreAcceptedAsIntegers) {
   EXPECT_EQ(q->timeout, 2500ms);
 }
 
+TEST(QueryRequest, CacheAndInvalidateAreParsedAndChecked) {
+  boost::json::object o;
+  auto q = Parse(R"({"sql":"SELECT 1","cache":{"ttl":60,"key":"k:1","tags":["a","b"]}})", o);
+  ASSERT_TRUE(q.has_value()) << q.error().message;
+  ASSERT_TRUE(q->cache.has_value());
+  EXPECT_EQ(q->cache->ttl, std::chrono::seconds(60));
+  EXPECT_EQ(*q->cache->key, "k:1");
+  EXPECT_EQ(q->cache->tags, (std::vector<std::string>{"a", "b"}));
+  auto w = Parse(R"({"sql":"UPDATE t SET x = 1","invalidate":{"tags":["a"],"keys":["user:*"]}})", o);
+  ASSERT_TRUE(w.has_value()) << w.error().message;
+  EXPECT_EQ(w->invalidate->tags, (std::vector<std::string>{"a"}));
+  EXPECT_EQ(w->invalidate->patterns, (std::vector<std::string>{"user:*"}));
+  for (const char* bad :
+       {R"({"sql":"SELECT 1","cache":{"ttl":0}})", R"({"sql":"SELECT 1","cache":{"ttl":2592001}})",
+        R"({"sql":"SELECT 1","cache":{"ttl":1.5}})", R"({"sql":"SELECT 1","cache":{}})",
+        R"({"sql":"SELECT 1","cache":{"ttl":60,"key":""}})", R"({"sql":"SELECT 1","cache":{"ttl":60,"tags":[1]}})",
+        R"({"sql":"SELECT 1","invalidate":{"keys":[""]}})", R"({"sql":"SELECT 1","invalidate":{"tags":"a"}})",
+        R"({"sql":"SELECT 1","invalidate":[]})", R"({"sql":"SELECT 1","cache":{"ttl":60},"invalidate":{}})",
+        R"({"sql":"SELECT 1","cache":{"ttl":60},"transactionId":"tx"})",
+        R"({"database":"redis","command":["GET","k"],"cache":{"ttl":60}})"}) {
+    auto r = Parse(bad, o);
+    ASSERT_FALSE(r.has_value()) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidRequest) << bad;
+  }
+}
+
+TEST(QueryRequest, DefaultCacheKeyDependsOnDatabaseSqlParamsAndRowMode) {
+  boost::json::object o1, o2;
+  auto key = [](const char* text, boost::json::object& storage) { return DefaultCacheKey(*Parse(text, storage)); };
+  const std::string base = key(R"({"sql":"SELECT $1","params":[1],"cache":{"ttl":1}})", o1);
+  EXPECT_EQ(base.size(), 2u + 64u);
+  EXPECT_TRUE(base.starts_with("q:"));
+  EXPECT_EQ(base, key(R"({"params":[1],"cache":{"ttl":9},"sql":"SELECT $1"})", o2));
+  EXPECT_NE(base, key(R"({"sql":"SELECT $1","params":[2],"cache":{"ttl":1}})", o2));
+  EXPECT_NE(base, key(R"({"sql":"SELECT $1 ","params":[1],"cache":{"ttl":1}})", o2));
+  EXPECT_NE(base, key(R"({"sql":"SELECT $1","params":[1],"rowMode":"array","cache":{"ttl":1}})", o2));
+  EXPECT_NE(base, key(R"({"sql":"SELECT $1","params":[1],"database":"vector","cache":{"ttl":1}})", o2));
+  EXPECT_NE(base, key(R"({"sql":"SELECT $1","params":["1"],"cache":{"ttl":1}})", o2));
+}
+
 }  // namespace
 }  // namespace coredb::http

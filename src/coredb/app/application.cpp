@@ -170,7 +170,12 @@ struct Service {
         server(ioc, cfg.http, router, authenticator, [](const http::CompletedRequest& r) { LogRequest(r); }) {
     http::RegisterHealthRoutes(router, health);
     http::RegisterQueryRoutes(router,
-                              {pg_backend, vector_backend, redis_backend, sessions, cfg.default_query_timeout, &idempotency});
+                              {pg_backend, vector_backend, redis_backend, sessions, cache, cfg.default_query_timeout, &idempotency});
+    // `invalidate` of statements in a transaction, applied after its COMMIT (SessionManager).
+    sessions.SetInvalidator([this](sessions::PendingInvalidation what) -> boost::asio::awaitable<void> {
+      auto done = co_await cache.Invalidate(std::move(what.tags), std::move(what.patterns));
+      if (!done) spdlog::warn("cache: invalidation after a commit failed: {}", done.error().message);
+    });
     http::RegisterSessionRoutes(router, sessions);
     http::RegisterCacheRoutes(router, cache);
     http::RegisterMigrationRoutes(router, migrator);

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <iterator>
 #include <memory>
 #include <optional>
 #include <string>
@@ -53,6 +54,21 @@ struct TransactionState {
   SteadyTime Deadline() const { return std::min(last_used + idle_timeout, max_deadline); }
 };
 
+// Cache invalidations (the `invalidate` of a query, API.md "Queries") sent inside an open
+// transaction block: kept on the lease until the block ends. SessionManager applies them after a
+// COMMIT succeeded (or when its outcome is unknown) and drops them on rollback or expiry.
+struct PendingInvalidation {
+  std::vector<std::string> tags;
+  std::vector<std::string> patterns;  // glob patterns
+
+  bool empty() const { return tags.empty() && patterns.empty(); }
+  void Merge(PendingInvalidation other) {
+    tags.insert(tags.end(), std::make_move_iterator(other.tags.begin()), std::make_move_iterator(other.tags.end()));
+    patterns.insert(patterns.end(), std::make_move_iterator(other.patterns.begin()),
+                    std::make_move_iterator(other.patterns.end()));
+  }
+};
+
 struct Lease {
   std::string id;
   Database database = Database::kPostgresql;
@@ -65,6 +81,7 @@ struct Lease {
   bool implicit = false;  // opened by transaction/begin for that transaction alone
   std::optional<TransactionState> tx;
   std::unique_ptr<LeaseResource> resource;
+  PendingInvalidation pending_invalidation;  // queued in its open transaction block (API or SQL BEGIN)
 
   SteadyTime LeaseDeadline() const { return last_used + ttl; }
   // The sooner of the lease's and its transaction's deadline.

@@ -193,6 +193,7 @@ void SessionManager::Reclaim(Lease& lease, Ending how, std::string reason) {
 
 void SessionManager::FinishTransaction(Lease& lease, Ending how, std::string reason) {
   const auto now = Clock::now();
+  lease.pending_invalidation = {};  // a commit took them before; anything else drops them
   registry_.EndTransaction(lease, how, now, std::move(reason));
   if (lease.implicit && !lease.busy) {
     auto resource = registry_.Remove(lease, Ending::kReleased, now);
@@ -217,6 +218,29 @@ std::string SessionManager::AfterStatement(Lease& lease, bool failed) {
   return {};
 }
 
+PendingInvalidation SessionManager::SettleInvalidations(Lease& lease, bool succeeded, PendingInvalidation invalidate) {
+  pg::Connection* connection = PgConnectionOf(lease);
+  const bool lost = connection == nullptr || connection->broken();
+  const bool in_block = !lost && connection->transaction_status() != PQTRANS_IDLE;
+  PendingInvalidation now;
+  if (succeeded || lost) {
+    if (in_block) {
+      lease.pending_invalidation.Merge(std::move(invalidate));
+    } else {
+      now = std::move(invalidate);
+    }
+  }
+  // The block ended (COMMIT/ROLLBACK as SQL) or the connection is gone (outcome unknown).
+  if (!in_block && !lease.pending_invalidation.empty()) now.Merge(std::exchange(lease.pending_invalidation, {}));
+  return now;
+}
+
+asio::awaitable<void> SessionManager::Apply(PendingInvalidation what) {
+  if (what.empty() || !invalidator_) co_return;
+  const Invalidator invalidator = invalidator_;  // this frame keeps it alive
+  co_await invalidator(std::move(what));
+}
+
 namespace {
 
 template <class T>
@@ -233,7 +257,8 @@ void AppendToError(Result<T>& result, const std::string& note) {
 // statements
 
 asio::awaitable<Result<SqlOutcome>> SessionManager::Query(const Principal& caller, const Target& target,
-                                                          SqlStatement statement, LeaseInfo& touched) {
+                                                          SqlStatement statement, LeaseInfo& touched,
+                                                          PendingInvalidation invalidate) {
   auto found = Resolve(caller, target);
   if (!found) co_return found.error();
   Lease& lease = **found;
@@ -250,8 +275,10 @@ asio::awaitable<Result<SqlOutcome>> SessionManager::Query(const Principal& calle
   auto outcome = co_await Backend(lease.database).RunOn(*PgConnectionOf(lease), statement);
   // A busy lease is never removed: `lease` is still valid once the manager is.
   if (!use.Finish()) co_return Error(ErrorCode::kDatabaseUnavailable, "the service is shutting down");
+  PendingInvalidation apply = SettleInvalidations(lease, outcome.has_value(), std::move(invalidate));
   AppendToError(outcome, AfterStatement(lease, !outcome));
   if (auto again = registry_.FindLease(lease_id, caller, Clock::now())) touched = Info(**again);
+  co_await Apply(std::move(apply));
   co_return outcome;
 }
 
@@ -282,10 +309,13 @@ asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> SessionManager::Batch(
       }
     }
   }
+  // A batch may end the transaction block (a COMMIT entry): queued invalidations then apply.
+  PendingInvalidation apply = SettleInvalidations(lease, false, {});
   const std::string note = AfterStatement(lease, !outcome || failed_item != nullptr);
   AppendToError(outcome, note);
   if (failed_item != nullptr) AppendToError(*failed_item, note);
   if (auto again = registry_.FindLease(lease_id, caller, Clock::now())) touched = Info(**again);
+  co_await Apply(std::move(apply));
   co_return outcome;
 }
 
@@ -401,11 +431,14 @@ asio::awaitable<Result<double>> SessionManager::Commit(const Principal& caller, 
   Use use(*this, *lease);
   const auto started = Clock::now();
   const char* sql = aborted ? "ROLLBACK" : "COMMIT";
+  // Taken now: whatever ends the transaction below must not apply them before the COMMIT did.
+  PendingInvalidation queued = std::exchange(lease->pending_invalidation, {});
   auto result = co_await connection->Execute(pg::Statement{sql, {}, milliseconds(30000)});
   const double duration = MillisSince(started);
   if (!use.Finish()) co_return Error(ErrorCode::kDatabaseUnavailable, "the service is shutting down");
   if (connection->broken()) {
     Reclaim(*lease, Ending::kLost, "the connection was lost during COMMIT");
+    if (!aborted) co_await Apply(std::move(queued));  // it may have committed
     co_return Error(ErrorCode::kDatabaseUnavailable,
                     "the connection was lost during COMMIT of transaction '" + tx_id + "': its outcome is unknown");
   }
@@ -424,6 +457,7 @@ asio::awaitable<Result<double>> SessionManager::Commit(const Principal& caller, 
     co_return error;
   }
   FinishTransaction(*lease, Ending::kCommitted);
+  co_await Apply(std::move(queued));  // after the COMMIT, before the caller hears of it
   co_return duration;
 }
 
@@ -453,6 +487,7 @@ void SessionManager::ExpireTransaction(Lease& lease) {
   observability::LogEvent(spdlog::level::warn, "transaction expired",
                           {{"transactionId", lease.tx->id}, {"connectionId", lease.id}, {"client", lease.client_name}});
   registry_.EndTransaction(lease, Ending::kExpired, Clock::now());
+  lease.pending_invalidation = {};
   lease.busy = true;
   asio::co_spawn(executor_, RollbackExpired(&lease, alive_), asio::detached);
 }

@@ -24,6 +24,7 @@
 #include <boost/json/value.hpp>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -98,10 +99,20 @@ class SessionManager {
   // request runs on it.
   Result<void> Release(const Principal& caller, std::string_view connection_id);
 
+  // Applies cache invalidations (CacheManager::Invalidate in the application). Set once at start.
+  using Invalidator = std::function<boost::asio::awaitable<void>(PendingInvalidation)>;
+  void SetInvalidator(Invalidator invalidator) { invalidator_ = std::move(invalidator); }
+
   // One SQL statement on a lease or in a transaction; `touched` receives the lease after the
-  // request (its new expiresAt).
+  // request (its new expiresAt). `invalidate` (cache tags/patterns the statement makes stale):
+  // when the statement succeeded outside a transaction block, applied before this returns;
+  // inside one, queued on the lease and applied once the block commits — by Commit, or by a
+  // COMMIT/ROLLBACK sent as SQL (then applied either way: too much invalidation is harmless) —
+  // and dropped by a rollback, an expiry or the end of the lease. A statement whose connection
+  // was lost (outcome unknown) invalidates too.
   boost::asio::awaitable<Result<SqlOutcome>> Query(const Principal& caller, const Target& target,
-                                                   SqlStatement statement, LeaseInfo& touched);
+                                                   SqlStatement statement, LeaseInfo& touched,
+                                                   PendingInvalidation invalidate = {});
   // A batch on a lease or in a transaction (where it is always atomic: a failure aborts the
   // transaction, as any failing statement does).
   boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> Batch(const Principal& caller, const Target& target,
@@ -115,7 +126,8 @@ class SessionManager {
                                                                   milliseconds timeout, LeaseInfo& touched);
 
   boost::asio::awaitable<Result<TransactionInfo>> Begin(const Principal& caller, BeginOptions options);
-  // The duration of the COMMIT in ms.
+  // The duration of the COMMIT in ms. The transaction's queued invalidations are applied after
+  // the COMMIT succeeded (or was lost: outcome unknown), before this returns; never before it.
   boost::asio::awaitable<Result<double>> Commit(const Principal& caller, std::string_view transaction_id);
   boost::asio::awaitable<Result<void>> Rollback(const Principal& caller, std::string_view transaction_id);
 
@@ -142,6 +154,11 @@ class SessionManager {
   // Ends the transaction of `lease`; a lease opened for it alone is given back too.
   void FinishTransaction(Lease& lease, Ending how, std::string reason = {});
   LeaseInfo Info(const Lease& lease) const;
+  // After a statement on `lease` (before AfterStatement): queues `invalidate` when a transaction
+  // block is open, and returns what is to be applied now (see Query).
+  PendingInvalidation SettleInvalidations(Lease& lease, bool succeeded, PendingInvalidation invalidate);
+  // Runs the invalidator on `what` (nothing when empty or unset).
+  boost::asio::awaitable<void> Apply(PendingInvalidation what);
   pg::PgBackend& Backend(Database database);
   static pg::Connection* PgConnectionOf(Lease& lease);
   // The transaction on a lease the caller still holds expired: end it, roll it back in the
@@ -156,6 +173,7 @@ class SessionManager {
   pg::PgBackend& postgres_;
   pg::PgBackend& vector_;
   redis::RedisPool& redis_;
+  Invalidator invalidator_;
   LeaseRegistry registry_;
   boost::asio::steady_timer sweeper_;
   bool sweeper_armed_ = false;

@@ -62,6 +62,38 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunOn(Connection& connecti
   co_return SqlOutcome{std::move(*body), duration_ms};
 }
 
+boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunReadOnly(const SqlStatement& statement) {
+  // A bad parameter is reported as such (not as entry 1 of an internal batch).
+  if (statement.params != nullptr) {
+    auto encoded = EncodeParams(*statement.params);
+    if (!encoded) co_return encoded.error();
+  }
+  const SqlStatement statements[] = {
+      SqlStatement{"BEGIN READ ONLY", nullptr, coredb::RowMode::kObject, statement.timeout},
+      statement,
+      SqlStatement{"COMMIT", nullptr, coredb::RowMode::kObject, statement.timeout},
+  };
+  auto results = co_await RunBatchOn(nullptr, statements, /*atomic=*/true, statement.timeout);
+  if (!results) {
+    Error error = results.error();
+    error.failed_index.reset();
+    co_return error;
+  }
+  for (std::size_t i = 0; i < results->size(); ++i) {
+    if ((*results)[i]) continue;
+    Error error = (*results)[i].error();
+    error.failed_index.reset();
+    if (error.pg && error.pg->sqlstate == "25006") {
+      error.code = ErrorCode::kInvalidRequest;
+      error.message = "cache applies to reads only: PostgreSQL refused the statement in a read-only transaction (" +
+                      error.message + ")";
+    }
+    co_return error;
+  }
+  if (results->size() != 3) co_return MakeError(ErrorCode::kInternal, "unexpected read-only batch result");
+  co_return std::move(*(*results)[1]);
+}
+
 boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBatchOn(
     Connection* connection, std::span<const SqlStatement> statements, bool atomic, std::chrono::milliseconds timeout) {
   // Parameters are encoded before anything is sent: a bad one fails the batch with its index.

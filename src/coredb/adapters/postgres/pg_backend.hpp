@@ -35,6 +35,14 @@ class PgBackend final : public SqlBackend {
                                                                            bool atomic,
                                                                            std::chrono::milliseconds timeout);
 
+  // One statement in a READ ONLY transaction on a pooled connection, in one round trip (a
+  // pipelined `BEGIN READ ONLY`, the statement, `COMMIT`, one Sync): PostgreSQL itself refuses a
+  // statement that would write (sqlstate 25006, nextval() and writing functions included), which
+  // comes back as 400 INVALID_REQUEST "cache applies to reads only" with nothing written. For
+  // cached statements (`cache` of a query). A refused statement leaves the connection in an
+  // aborted block; the pool resets it before reuse.
+  boost::asio::awaitable<Result<SqlOutcome>> RunReadOnly(const SqlStatement& statement);
+
   Pool& pool() { return pool_; }
   const Pool& pool() const { return pool_; }
 

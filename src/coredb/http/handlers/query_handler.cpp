@@ -5,6 +5,10 @@
 #include "coredb/http/response.hpp"
 #include "coredb/sagas/saga_service.hpp"
 
+#include "coredb/cache/cache_key.hpp"
+
+#include <openssl/sha.h>
+#include <spdlog/spdlog.h>
 #include <boost/json/serialize.hpp>
 
 #include <algorithm>
@@ -16,6 +20,7 @@ namespace {
 constexpr std::int64_t kMaxTimeoutMs = 300000;
 constexpr std::size_t kMaxParams = 65535;        // the protocol's limit on bind parameters
 constexpr std::size_t kMaxRedisArgs = 100000;
+constexpr std::size_t kMaxInvalidatePatterns = 64;
 
 double MillisSince(std::chrono::steady_clock::time_point start) {
   auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start).count();
@@ -64,6 +69,83 @@ std::optional<Database> ReadDatabase(FieldReader& in, bool allow_redis) {
   in.Fail("unknown database '" + std::string(*db) + (allow_redis ? "' (expected postgresql, vector or redis)"
                                                                   : "' (expected postgresql or vector)"));
   return std::nullopt;
+}
+
+// An array of strings (`path` names it in errors); nullopt after in.Fail().
+std::optional<std::vector<std::string>> ReadStrings(FieldReader& in, std::string_view name, const std::string& path) {
+  const boost::json::array* array = in.Array(name);
+  if (array == nullptr) return in.failed() ? std::nullopt : std::optional<std::vector<std::string>>(std::in_place);
+  std::vector<std::string> out;
+  out.reserve(array->size());
+  for (std::size_t i = 0; i < array->size(); ++i) {
+    if (!(*array)[i].is_string()) {
+      in.Fail("'" + path + std::string(name) + "[" + std::to_string(i) + "]' must be a string");
+      return std::nullopt;
+    }
+    out.emplace_back((*array)[i].as_string());
+  }
+  return out;
+}
+
+Result<QueryCache> ReadCache(FieldReader& in) {
+  const boost::json::object* object = in.Object("cache");
+  if (in.failed()) return in.error();
+  FieldReader c(*object, "cache.");
+  c.AllowOnly({"ttl", "key", "tags"});
+  QueryCache out;
+  if (auto ttl = c.Integer("ttl", 1, cache::kMaxTtl.count(), FieldReader::Required::kYes)) {
+    out.ttl = std::chrono::seconds(*ttl);
+  }
+  out.key = c.String("key");
+  auto tags = ReadStrings(c, "tags", "cache.");
+  if (c.failed()) return c.error();
+  if (out.key) {
+    if (auto ok = cache::CheckKey(*out.key); !ok) {
+      return MakeError(ErrorCode::kInvalidRequest, "'cache.key': " + ok.error().message);
+    }
+  }
+  if (tags->size() > cache::kMaxTags) {
+    return MakeError(ErrorCode::kInvalidRequest, "'cache.tags' holds more than " + std::to_string(cache::kMaxTags));
+  }
+  for (const std::string& tag : *tags) {
+    if (auto ok = cache::CheckTag(tag); !ok) {
+      return MakeError(ErrorCode::kInvalidRequest, "'cache.tags': " + ok.error().message);
+    }
+  }
+  out.tags = std::move(*tags);
+  return out;
+}
+
+Result<sessions::PendingInvalidation> ReadInvalidate(FieldReader& in) {
+  const boost::json::object* object = in.Object("invalidate");
+  if (in.failed()) return in.error();
+  FieldReader v(*object, "invalidate.");
+  v.AllowOnly({"tags", "keys"});
+  auto tags = ReadStrings(v, "tags", "invalidate.");
+  auto keys = ReadStrings(v, "keys", "invalidate.");
+  if (v.failed()) return v.error();
+  if (tags->size() > cache::kMaxTags) {
+    return MakeError(ErrorCode::kInvalidRequest,
+                     "'invalidate.tags' holds more than " + std::to_string(cache::kMaxTags));
+  }
+  if (keys->size() > kMaxInvalidatePatterns) {
+    return MakeError(ErrorCode::kInvalidRequest,
+                     "'invalidate.keys' holds more than " + std::to_string(kMaxInvalidatePatterns));
+  }
+  for (const std::string& tag : *tags) {
+    if (auto ok = cache::CheckTag(tag); !ok) {
+      return MakeError(ErrorCode::kInvalidRequest, "'invalidate.tags': " + ok.error().message);
+    }
+  }
+  for (const std::string& key : *keys) {
+    if (auto ok = cache::CheckPattern(key); !ok) {
+      return MakeError(ErrorCode::kInvalidRequest, "'invalidate.keys': " + ok.error().message);
+    }
+  }
+  sessions::PendingInvalidation out;
+  out.tags = std::move(*tags);
+  out.patterns = std::move(*keys);
+  return out;
 }
 
 }  // namespace
@@ -117,11 +199,47 @@ Result<QueryRequest> ParseQueryRequest(const boost::json::object& body, std::chr
   q.sql = fields->sql;
   q.params = fields->params;
   q.row_mode = fields->row_mode;
-  if (in.Has("cache") || in.Has("invalidate")) {
-    // Cache-aside is not built yet: refusing is honest; silently ignoring would not be.
-    return MakeError(ErrorCode::kInvalidRequest, "'cache' and 'invalidate' are not supported by this version yet");
+  if (in.Has("cache")) {
+    auto cache = ReadCache(in);
+    if (!cache) return cache.error();
+    q.cache = std::move(*cache);
+  }
+  if (in.Has("invalidate")) {
+    auto invalidate = ReadInvalidate(in);
+    if (!invalidate) return invalidate.error();
+    q.invalidate = std::move(*invalidate);
+  }
+  if (q.cache && q.invalidate) {
+    return MakeError(
+        ErrorCode::kInvalidRequest,
+        "'cache' and 'invalidate' exclude each other: a cached statement is a read, it makes nothing stale");
+  }
+  if (q.cache && (q.connection_id || q.transaction_id)) {
+    // A lease or a transaction sees its own uncommitted state (and a lease its session state):
+    // caching what it reads could serve that state to everybody else.
+    return MakeError(ErrorCode::kInvalidRequest,
+                     "'cache' does not apply to statements on a lease or in a transaction (send it without "
+                     "connectionId/transactionId)");
   }
   return q;
+}
+
+std::string DefaultCacheKey(const QueryRequest& q) {
+  boost::json::array identity;
+  identity.emplace_back(DatabaseName(q.database));
+  identity.emplace_back(boost::json::string_view(q.sql.data(), q.sql.size()));
+  identity.emplace_back(q.params != nullptr ? boost::json::value(*q.params) : boost::json::value(boost::json::array()));
+  identity.emplace_back(q.row_mode == RowMode::kArray ? "array" : "object");
+  const std::string text = boost::json::serialize(identity);
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string key = "q:";
+  for (unsigned char b : digest) {
+    key += kHex[b >> 4];
+    key += kHex[b & 15];
+  }
+  return key;
 }
 
 Result<BatchRequest> ParseBatchRequest(const boost::json::object& body, std::chrono::milliseconds default_timeout) {
@@ -171,6 +289,55 @@ boost::json::object WithLease(boost::json::object body, const sessions::LeaseInf
   return body;
 }
 
+// A query with `cache`: served from the cache, or run read-only (PgBackend::RunReadOnly) and
+// stored, with single-flight (CacheManager::GetOrSet). Redis trouble only costs the caching.
+boost::asio::awaitable<Response> CachedQuery(const QueryDependencies& deps, const QueryRequest& q) {
+  const auto started = std::chrono::steady_clock::now();
+  pg::PgBackend& backend = q.database == Database::kVector ? deps.vector : deps.postgres;
+  const SqlStatement statement{q.sql, q.params, q.row_mode, q.timeout};
+  std::string key = q.cache->key ? std::string(*q.cache->key) : DefaultCacheKey(q);
+  double load_ms = -1;  // set when this request ran the statement itself
+  cache::CacheManager::Loader loader = [&backend, &statement,
+                                        &load_ms]() -> boost::asio::awaitable<Result<boost::json::value>> {
+    auto outcome = co_await backend.RunReadOnly(statement);
+    if (!outcome) co_return outcome.error();
+    load_ms = outcome->duration_ms;
+    co_return boost::json::value(std::move(outcome->body));
+  };
+  auto got = co_await deps.cache.GetOrSet(key, q.cache->ttl, q.cache->tags, std::move(loader));
+  if (!got) co_return ErrorResponse(got.error());
+  if (!got->value->is_object()) {
+    // An explicit key holding something else (written through /api/v1/cache): not an answer.
+    spdlog::warn("cache: key '{}' holds a value that is not a query result; the query ran uncached", key);
+    auto outcome = co_await backend.RunReadOnly(statement);
+    if (!outcome) co_return ErrorResponse(outcome.error());
+    outcome->body["duration"] = outcome->duration_ms;
+    co_return JsonResponse(200, std::move(outcome->body));
+  }
+  boost::json::object body = got->value->as_object();
+  if (got->hit) body["cached"] = true;
+  // A hit's duration is the cache lookup's; a caller that joined another's load reports its wait.
+  body["duration"] = load_ms >= 0 ? load_ms : MillisSince(started);
+  co_return JsonResponse(200, std::move(body));
+}
+
+// Who may use `cache` / `invalidate`: an explicit key under the client's cachePrefixes; patterns
+// as for POST /api/v1/cache/invalidate; invalidating needs the write scope.
+Result<void> CheckCacheAccess(const Principal& principal, const QueryRequest& q) {
+  if (q.cache && q.cache->key) {
+    if (auto ok = cache::CheckKeyAccess(principal, *q.cache->key); !ok) return ok;
+  }
+  if (q.invalidate) {
+    if (!principal.Allows(Scope::kWrite)) {
+      return MakeError(ErrorCode::kForbidden, "'invalidate' needs the 'write' scope");
+    }
+    for (const std::string& pattern : q.invalidate->patterns) {
+      if (auto ok = cache::CheckPatternAccess(principal, pattern); !ok) return ok;
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 // A single SQL write with an Idempotency-Key: run once per key (sagas/idempotency.hpp).
@@ -180,6 +347,10 @@ boost::asio::awaitable<Response> RunIdempotent(const QueryDependencies& deps, Re
   const bool printable = std::all_of(key.begin(), key.end(), [](char c) { return c > 0x20 && c < 0x7f; });
   if (key.empty() || key.size() > 255 || !printable) {
     co_return ErrorResponse(Error(ErrorCode::kInvalidRequest, "Idempotency-Key must be 1..255 visible ASCII characters"));
+  }
+  if (q.cache || q.invalidate) {
+    co_return ErrorResponse(Error(ErrorCode::kInvalidRequest,
+                                  "Idempotency-Key cannot be combined with 'cache' or 'invalidate' in this version"));
   }
   if (q.connection_id || q.transaction_id || q.database != Database::kPostgresql || deps.idempotency == nullptr) {
     co_return ErrorResponse(Error(ErrorCode::kInvalidRequest,
@@ -222,16 +393,33 @@ void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
                      200, WithLease(boost::json::object{{"result", std::move(*reply)}, {"duration", MillisSince(started)}},
                                     lease));
                }
+               if (auto ok = CheckCacheAccess(ctx.principal, *q); !ok) co_return ErrorResponse(ok.error());
+               if (q->cache) {
+                 Response cached = co_await CachedQuery(deps, *q);
+                 co_return cached;
+               }
                SqlStatement statement{q->sql, q->params, q->row_mode, q->timeout};
                sessions::LeaseInfo lease;
                Result<SqlOutcome> outcome = Error();
                if (on_lease) {
                  sessions::Target target{q->connection_id, q->transaction_id, std::nullopt};
                  if (q->database_given) target.database = q->database;
-                 outcome = co_await deps.sessions.Query(ctx.principal, target, statement, lease);
+                 // Invalidation (now, or queued until the transaction commits) is SessionManager's.
+                 outcome = co_await deps.sessions.Query(ctx.principal, target, statement, lease,
+                                                        q->invalidate.value_or(sessions::PendingInvalidation{}));
                } else {
                  SqlBackend& backend = q->database == Database::kVector ? deps.vector : deps.postgres;
                  outcome = co_await backend.Run(statement);
+                 if (outcome && q->invalidate) {
+                   // Before the answer, so an entry this write made stale is never served after it
+                   // returned. A Redis failure does not fail the write: CacheManager remembers the
+                   // invalidation and bypasses the cache until it is replayed.
+                   auto invalidated = co_await deps.cache.Invalidate(std::move(q->invalidate->tags),
+                                                                     std::move(q->invalidate->patterns));
+                   if (!invalidated) {
+                     spdlog::warn("cache: invalidation after a write failed: {}", invalidated.error().message);
+                   }
+                 }
                }
                if (!outcome) co_return ErrorResponse(outcome.error());
                outcome->body["duration"] = outcome->duration_ms;

@@ -3,6 +3,7 @@
 // in one round trip.
 #pragma once
 
+#include "coredb/cache/cache_manager.hpp"
 #include "coredb/core/ports.hpp"
 #include "coredb/http/router.hpp"
 #include "coredb/sagas/idempotency.hpp"
@@ -17,6 +18,13 @@
 
 namespace coredb::http {
 
+// `cache` of a query: a read served from / stored in the shared cache.
+struct QueryCache {
+  std::chrono::seconds ttl{0};
+  std::optional<std::string_view> key;  // the default is DefaultCacheKey()
+  std::vector<std::string> tags;
+};
+
 struct QueryRequest {
   Database database = Database::kPostgresql;
   bool database_given = false;  // the caller named it (checked against a lease's)
@@ -27,7 +35,14 @@ struct QueryRequest {
   std::vector<std::string> command;  // redis
   std::optional<std::string_view> connection_id;
   std::optional<std::string_view> transaction_id;
+  std::optional<QueryCache> cache;
+  std::optional<sessions::PendingInvalidation> invalidate;  // `keys` are glob patterns
 };
+
+// The cache key of a query without an explicit `cache.key`: "q:" + the lowercase hex SHA-256 of
+// the JSON array [database, sql, params (as sent, [] when absent), rowMode], e.g.
+// ["postgresql","SELECT $1",[1],"object"].
+std::string DefaultCacheKey(const QueryRequest& q);
 
 // Validates a QueryRequest object of API.md. The result points into `body`.
 Result<QueryRequest> ParseQueryRequest(const boost::json::object& body, std::chrono::milliseconds default_timeout);
@@ -49,10 +64,11 @@ inline constexpr std::size_t kMaxBatchStatements = 1000;
 Result<BatchRequest> ParseBatchRequest(const boost::json::object& body, std::chrono::milliseconds default_timeout);
 
 struct QueryDependencies {
-  SqlBackend& postgres;
-  SqlBackend& vector;
+  pg::PgBackend& postgres;
+  pg::PgBackend& vector;
   KeyValueBackend& redis;
   sessions::SessionManager& sessions;
+  cache::CacheManager& cache;
   std::chrono::milliseconds default_timeout{30000};
   sagas::IdempotencyStore* idempotency = nullptr;  // Idempotency-Key on single SQL writes
 };
