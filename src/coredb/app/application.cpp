@@ -10,11 +10,13 @@
 #include "coredb/http/handlers/health_handler.hpp"
 #include "coredb/http/handlers/query_handler.hpp"
 #include "coredb/http/handlers/session_handler.hpp"
+#include "coredb/http/handlers/vector_handler.hpp"
 #include "coredb/http/router.hpp"
 #include "coredb/http/server.hpp"
 #include "coredb/observability/health.hpp"
 #include "coredb/observability/logging.hpp"
 #include "coredb/sessions/session_manager.hpp"
+#include "coredb/vectors/vector_store.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -110,6 +112,7 @@ struct Service {
         pg_probe(pg_probe_pool, cfg.max_result_bytes),
         vector_probe(vector_probe_pool, cfg.max_result_bytes),
         redis_backend(redis_client),
+        vector_store(vector_backend, cfg.default_query_timeout),
         sessions(ioc.get_executor(), sessions::SessionOptions{InstanceId(cfg)}, pg_backend, vector_backend,
                  redis_pool),
         authenticator(cfg.admin_token),
@@ -118,9 +121,11 @@ struct Service {
                 {"redis", [this](std::chrono::milliseconds t) { return redis_backend.Ping(t); }},
                 {"vector", [this](std::chrono::milliseconds t) { return vector_probe.Ping(t); }}}),
         server(ioc, cfg.http, router, authenticator, [](const http::CompletedRequest& r) { LogRequest(r); }) {
+    vector_backend.EnableVectorParams();
     http::RegisterHealthRoutes(router, health);
     http::RegisterQueryRoutes(router, {pg_backend, vector_backend, redis_backend, sessions, cfg.default_query_timeout});
     http::RegisterSessionRoutes(router, sessions);
+    http::RegisterVectorRoutes(router, vector_store);
   }
 
   static void LogRequest(const http::CompletedRequest& r) {
@@ -165,6 +170,7 @@ struct Service {
   pg::PgBackend pg_probe;
   pg::PgBackend vector_probe;
   redis::RedisBackend redis_backend;
+  vectors::VectorStore vector_store;
   sessions::SessionManager sessions;
   AdminAuthenticator authenticator;
   http::Router router;
@@ -196,6 +202,12 @@ int Serve(const config::Config& cfg) {
   service->redis_client.Start();
   service->health.Start();
   service->server.Start();
+  // The pgvector check logs what is missing; the vectors API re-checks until it passes.
+  asio::co_spawn(
+      service->ioc, [&service]() -> asio::awaitable<void> { co_await service->vector_store.Initialize(); },
+      [](std::exception_ptr e) {
+        if (e) spdlog::error("vector store start-up check failed unexpectedly");
+      });
   observability::LogEvent(spdlog::level::info, "listening",
                           {{"host", cfg.http.host},
                            {"port", service->server.port()},
