@@ -59,7 +59,10 @@ const json::array* Rows(const SqlOutcome& outcome) {
 
 std::int64_t RowCount(const SqlOutcome& outcome) {
   const json::value* count = outcome.body.if_contains("rowCount");
-  return count != nullptr && count->is_int64() ? count->get_int64() : 0;
+  if (count == nullptr) return 0;
+  if (count->is_int64()) return count->get_int64();
+  if (count->is_uint64()) return static_cast<std::int64_t>(count->get_uint64());
+  return 0;
 }
 
 std::optional<std::int64_t> IntegerOf(const json::value& v) {
