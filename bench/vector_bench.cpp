@@ -94,8 +94,8 @@ class Pg {
   void Exec(const std::string& sql, const std::vector<std::string>& params = {}) {
     std::vector<const char*> values;
     for (const auto& p : params) values.push_back(p.c_str());
-    PGresult* r = PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                               nullptr, 0);
+    PGresult* r =
+        PQexecParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0);
     const auto status = PQresultStatus(r);
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
       std::string message = PQresultErrorMessage(r);
@@ -225,8 +225,8 @@ SideResult RunHttp(const Options& o, const std::vector<std::vector<float>>& data
   for (int begin = 0; begin < o.rows; begin += o.batch) {
     json::array items;
     for (int i = begin; i < std::min(o.rows, begin + o.batch); ++i) {
-      items.push_back(json::object{{"id", "v" + std::to_string(i)}, {"embedding", ToJson(data[i])},
-                                   {"metadata", json::object{{"n", i}}}});
+      items.push_back(json::object{
+          {"id", "v" + std::to_string(i)}, {"embedding", ToJson(data[i])}, {"metadata", json::object{{"n", i}}}});
     }
     const std::string payload = json::serialize(json::object{{"items", std::move(items)}});
     if (unsigned s = client.Request(http::verb::post, "/api/v1/vectors/" + name + "/upsert", payload, body); s != 200) {
@@ -305,16 +305,26 @@ int main(int argc, char** argv) {
       if (i + 1 >= argc) Die("missing value after " + a);
       return argv[++i];
     };
-    if (a == "--conninfo") o.conninfo = next();
-    else if (a == "--port") o.port = next();
-    else if (a == "--token") o.token = next();
-    else if (a == "--rows") o.rows = ParseInt(next());
-    else if (a == "--dim") o.dim = ParseInt(next());
-    else if (a == "--batch") o.batch = ParseInt(next());
-    else if (a == "--queries") o.queries = ParseInt(next());
-    else if (a == "--top-k") o.top_k = ParseInt(next());
-    else if (a == "--recall-queries") o.recall_queries = ParseInt(next());
-    else Die("unknown option " + a + " (see bench/README.md)");
+    if (a == "--conninfo")
+      o.conninfo = next();
+    else if (a == "--port")
+      o.port = next();
+    else if (a == "--token")
+      o.token = next();
+    else if (a == "--rows")
+      o.rows = ParseInt(next());
+    else if (a == "--dim")
+      o.dim = ParseInt(next());
+    else if (a == "--batch")
+      o.batch = ParseInt(next());
+    else if (a == "--queries")
+      o.queries = ParseInt(next());
+    else if (a == "--top-k")
+      o.top_k = ParseInt(next());
+    else if (a == "--recall-queries")
+      o.recall_queries = ParseInt(next());
+    else
+      Die("unknown option " + a + " (see bench/README.md)");
   }
   if (o.token.empty()) {
     if (const char* t = std::getenv("COREDB_ADMIN_TOKEN")) o.token = t;
@@ -347,7 +357,8 @@ int main(int argc, char** argv) {
               service.p50, service.p99, service.mean);
   std::printf("recall@%d (HNSW via coredb vs exact, %d queries): %.4f\n", o.top_k,
               std::min(o.recall_queries, o.queries), recall);
-  std::printf("RESULT side=direct upsert_vps=%.0f p50_ms=%.3f p99_ms=%.3f\n", direct.upsert_vps, direct.p50, direct.p99);
+  std::printf("RESULT side=direct upsert_vps=%.0f p50_ms=%.3f p99_ms=%.3f\n", direct.upsert_vps, direct.p50,
+              direct.p99);
   std::printf("RESULT side=http upsert_vps=%.0f p50_ms=%.3f p99_ms=%.3f recall=%.4f\n", service.upsert_vps, service.p50,
               service.p99, recall);
   return 0;

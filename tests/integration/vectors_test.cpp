@@ -111,8 +111,9 @@ TEST_F(Vectors, TheTableAndItsIndexAreInTheVectorDatabase) {
   const std::string name = UniqueName("ddl");
   ASSERT_EQ(Create(name, 4, "ip").status, 201u);
   auto r = svc().Query({{"database", "vector"},
-                        {"sql", "SELECT indexdef FROM pg_indexes WHERE schemaname = 'coredb_vectors' AND tablename = $1 "
-                                "ORDER BY indexdef"},
+                        {"sql",
+                         "SELECT indexdef FROM pg_indexes WHERE schemaname = 'coredb_vectors' AND tablename = $1 "
+                         "ORDER BY indexdef"},
                         {"params", json::array{json::value(name)}}});
   ASSERT_EQ(r.status, 200u) << r.body;
   std::string all;
@@ -141,7 +142,8 @@ double CosineDistance(const std::vector<float>& a, const std::vector<float>& b) 
 }
 double L2Distance(const std::vector<float>& a, const std::vector<float>& b) {
   double s = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) s += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+  for (std::size_t i = 0; i < a.size(); ++i)
+    s += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
   return std::sqrt(s);
 }
 double NegativeInnerProduct(const std::vector<float>& a, const std::vector<float>& b) { return -Dot(a, b); }
@@ -280,18 +282,20 @@ TEST_F(Vectors, FilterByEqualityAndIn) {
   EXPECT_EQ(Ids(eq), (std::vector<std::string>{"a", "c"}));
   auto two = Search(name, {{"embedding", Vec({0, 0})}, {"topK", 10}, {"filter", {{"lang", "en"}, {"v", 3}}}});
   EXPECT_EQ(Ids(two), (std::vector<std::string>{"c"}));
-  auto in = Search(name, {{"embedding", Vec({0, 0})}, {"topK", 10},
-                          {"filter", {{"lang", {{"$in", json::array{"fr", "de"}}}}}}});
+  auto in = Search(
+      name, {{"embedding", Vec({0, 0})}, {"topK", 10}, {"filter", {{"lang", {{"$in", json::array{"fr", "de"}}}}}}});
   ASSERT_EQ(in.status, 200u) << in.body;
   EXPECT_EQ(Ids(in), (std::vector<std::string>{"b", "d"}));
-  auto both = Search(name, {{"embedding", Vec({0, 0})}, {"topK", 10},
-                            {"filter", {{"v", {{"$in", json::array{1, 2}}}}, {"lang", "de"}}}});
+  auto both = Search(
+      name,
+      {{"embedding", Vec({0, 0})}, {"topK", 10}, {"filter", {{"v", {{"$in", json::array{1, 2}}}}, {"lang", "de"}}}});
   EXPECT_EQ(Ids(both), (std::vector<std::string>{"d"}));
   auto array = Search(name, {{"embedding", Vec({0, 0})}, {"topK", 10}, {"filter", {{"tags", json::array{"y"}}}}});
   EXPECT_EQ(Ids(array), (std::vector<std::string>{"d"})) << "arrays match by containment";
   // A hostile key is only data.
-  auto hostile = Search(name, {{"embedding", Vec({0, 0})}, {"topK", 10},
-                               {"filter", {{"lang') OR true --", "en"}, {"x\"; DROP TABLE y", 1}}}});
+  auto hostile = Search(
+      name,
+      {{"embedding", Vec({0, 0})}, {"topK", 10}, {"filter", {{"lang') OR true --", "en"}, {"x\"; DROP TABLE y", 1}}}});
   ASSERT_EQ(hostile.status, 200u) << hostile.body;
   EXPECT_TRUE(Ids(hostile).empty());
   auto none = Search(name, {{"embedding", Vec({0, 0})}, {"topK", 10}, {"filter", json::object{}}});
@@ -306,8 +310,7 @@ TEST_F(Vectors, FilteredSearchStillReturnsTopKWhenFewRowsMatch) {
   std::mt19937 rng(7);
   std::uniform_real_distribution<float> uniform(-1.0F, 1.0F);
   for (int i = 0; i < 300; ++i) {
-    items.push_back(Item("s" + std::to_string(i),
-                         Vec({uniform(rng), uniform(rng), uniform(rng), uniform(rng)}),
+    items.push_back(Item("s" + std::to_string(i), Vec({uniform(rng), uniform(rng), uniform(rng), uniform(rng)}),
                          {{"group", i % 30 == 0 ? "rare" : "common"}}));
   }
   ASSERT_EQ(Upsert(name, items).status, 200u);
@@ -328,8 +331,8 @@ TEST(VectorsSession, EfSearchDoesNotLeakIntoTheSharedConnection) {
   const auto default_value = before.json.at("rows").at(0).at("hnsw.ef_search");
   ASSERT_NE(default_value, json::value("321"));
   for (auto ef : {321, 5}) {
-    auto r = svc.Post("/api/v1/vectors/" + name + "/search",
-                      {{"embedding", Vec({1, 1})}, {"topK", 1}, {"efSearch", ef}});
+    auto r =
+        svc.Post("/api/v1/vectors/" + name + "/search", {{"embedding", Vec({1, 1})}, {"topK", 1}, {"efSearch", ef}});
     ASSERT_EQ(r.status, 200u) << r.body;
     EXPECT_EQ(Ids(r), (std::vector<std::string>{"a"}));
   }
@@ -370,7 +373,8 @@ TEST_F(Vectors, DeleteByIdAndByFilter) {
 // --- raw SQL on the vector database ------------------------------------------------------------
 
 TEST_F(Vectors, RawSqlMapsVectorsBothWays) {
-  auto r = svc().Query({{"database", "vector"}, {"sql", "SELECT $1::vector AS v, $2::int[] AS a"},
+  auto r = svc().Query({{"database", "vector"},
+                        {"sql", "SELECT $1::vector AS v, $2::int[] AS a"},
                         {"params", json::array{Vec({1, 2.5, -3}), json::array{1, 2}}}});
   ASSERT_EQ(r.status, 200u) << r.body;
   EXPECT_EQ(r.json.at("rows").at(0).at("v"), json::parse("[1,2.5,-3]"));
@@ -395,10 +399,10 @@ TEST_F(Vectors, RawSqlMapsVectorsBothWays) {
   EXPECT_EQ(Ids(via_api), (std::vector<std::string>{"sql"}));
 
   // In a batch too.
-  auto batch = svc().Post("/api/v1/query/batch",
-                          {{"database", "vector"},
-                           {"queries", json::array{json::object{{"sql", "SELECT $1::vector AS v"},
-                                                                {"params", json::array{Vec({4, 5})}}}}}});
+  auto batch =
+      svc().Post("/api/v1/query/batch", {{"database", "vector"},
+                                         {"queries", json::array{json::object{{"sql", "SELECT $1::vector AS v"},
+                                                                              {"params", json::array{Vec({4, 5})}}}}}});
   ASSERT_EQ(batch.status, 200u) << batch.body;
   EXPECT_EQ(batch.json.at("results").at(0).at("rows").at(0).at("v"), json::parse("[4,5]"));
   // A malformed statement still reports PostgreSQL's error.
@@ -424,7 +428,8 @@ TEST_F(Vectors, DocumentationChunksSearchedByLibraryVersion) {
     }
   }
   ASSERT_EQ(Upsert(name, items).status, 200u);
-  auto r = Search(name, {{"embedding", Vec({3.0, 0.5, 1.0, 0.2})}, {"topK", 3},
+  auto r = Search(name, {{"embedding", Vec({3.0, 0.5, 1.0, 0.2})},
+                         {"topK", 3},
                          {"filter", {{"libraryId", "/vercel/next.js"}, {"version", "15.0.0"}}}});
   ASSERT_EQ(r.status, 200u) << r.body;
   const auto& matches = r.json.at("matches").as_array();
@@ -499,12 +504,19 @@ TEST_F(Vectors, BadInputIsASpecific4xx) {
 TEST_F(Vectors, HostileCollectionNamesAreRefusedAndNothingIsTouched) {
   auto guard = svc().Query({{"database", "vector"}, {"sql", "CREATE TABLE IF NOT EXISTS victim (x int)"}});
   ASSERT_EQ(guard.status, 200u) << guard.body;
-  const std::vector<std::string> names = {
-      "a; DROP TABLE victim",   "victim\"; DROP TABLE victim; --", "Robert'); DROP TABLE victim;--",
-      "UpperCase",              std::string(64, 'a'),              "",
-      "1starts_with_digit",     "_underscore",                     "has space",
-      "has-dash",               "dot.ted",                         "collections",
-      "caf\xc3\xa9"};
+  const std::vector<std::string> names = {"a; DROP TABLE victim",
+                                          "victim\"; DROP TABLE victim; --",
+                                          "Robert'); DROP TABLE victim;--",
+                                          "UpperCase",
+                                          std::string(64, 'a'),
+                                          "",
+                                          "1starts_with_digit",
+                                          "_underscore",
+                                          "has space",
+                                          "has-dash",
+                                          "dot.ted",
+                                          "collections",
+                                          "caf\xc3\xa9"};
   for (const auto& n : names) {
     auto created = svc().Post("/api/v1/vectors/collections", {{"name", n}, {"dimension", 2}, {"metric", "l2"}});
     EXPECT_EQ(created.status, 400u) << n << ": " << created.body;

@@ -18,10 +18,10 @@ TEST(VectorCollectionName, AcceptsLowerCaseIdentifiersUpTo63Characters) {
 }
 
 TEST(VectorCollectionName, RefusesEverythingElse) {
-  for (const std::string& bad : {std::string(""), std::string(64, 'a'), std::string("A"), std::string("a b"),
-                                 std::string("a;drop table x"), std::string("a\"b"), std::string("a'b"),
-                                 std::string("1a"), std::string("_a"), std::string("a-b"), std::string("a.b"),
-                                 std::string("collections"), std::string("a\nb"), std::string("a\0b", 3)}) {
+  for (const std::string& bad :
+       {std::string(""), std::string(64, 'a'), std::string("A"), std::string("a b"), std::string("a;drop table x"),
+        std::string("a\"b"), std::string("a'b"), std::string("1a"), std::string("_a"), std::string("a-b"),
+        std::string("a.b"), std::string("collections"), std::string("a\nb"), std::string("a\0b", 3)}) {
     auto r = ValidateCollectionName(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, ErrorCode::kInvalidRequest);

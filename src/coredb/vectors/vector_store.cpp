@@ -5,8 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cfloat>
+#include <charconv>
 #include <cmath>
 #include <regex>
 #include <unordered_set>
@@ -26,9 +26,12 @@ constexpr const char* kGuardSql =
 
 const char* OperatorClass(Metric metric) {
   switch (metric) {
-    case Metric::kCosine: return "vector_cosine_ops";
-    case Metric::kL2: return "vector_l2_ops";
-    case Metric::kInnerProduct: return "vector_ip_ops";
+    case Metric::kCosine:
+      return "vector_cosine_ops";
+    case Metric::kL2:
+      return "vector_l2_ops";
+    case Metric::kInnerProduct:
+      return "vector_ip_ops";
   }
   return "vector_l2_ops";
 }
@@ -37,9 +40,12 @@ const char* OperatorClass(Metric metric) {
 // product (so that smaller is better for all three, which is what its indexes order by).
 const char* DistanceOperator(Metric metric) {
   switch (metric) {
-    case Metric::kCosine: return "<=>";
-    case Metric::kL2: return "<->";
-    case Metric::kInnerProduct: return "<#>";
+    case Metric::kCosine:
+      return "<=>";
+    case Metric::kL2:
+      return "<->";
+    case Metric::kInnerProduct:
+      return "<#>";
   }
   return "<->";
 }
@@ -102,9 +108,12 @@ std::optional<Metric> ParseMetric(std::string_view name) {
 
 const char* MetricName(Metric metric) {
   switch (metric) {
-    case Metric::kCosine: return "cosine";
-    case Metric::kL2: return "l2";
-    case Metric::kInnerProduct: return "ip";
+    case Metric::kCosine:
+      return "cosine";
+    case Metric::kL2:
+      return "l2";
+    case Metric::kInnerProduct:
+      return "ip";
   }
   return "l2";
 }
@@ -146,18 +155,21 @@ Result<std::string> EmbeddingText(const json::value& embedding, std::size_t dime
   for (std::size_t i = 0; i < values.size(); ++i) {
     const json::value& v = values[i];
     double d = 0;
-    if (v.is_int64()) d = static_cast<double>(v.get_int64());
-    else if (v.is_uint64()) d = static_cast<double>(v.get_uint64());
-    else if (v.is_double()) d = v.get_double();
+    if (v.is_int64())
+      d = static_cast<double>(v.get_int64());
+    else if (v.is_uint64())
+      d = static_cast<double>(v.get_uint64());
+    else if (v.is_double())
+      d = v.get_double();
     else {
-      return MakeError(ErrorCode::kInvalidRequest, "'" + path + "[" + std::to_string(i) +
-                                                       "]' must be a number (NaN and Infinity are not allowed)");
+      return MakeError(ErrorCode::kInvalidRequest,
+                       "'" + path + "[" + std::to_string(i) + "]' must be a number (NaN and Infinity are not allowed)");
     }
     // pgvector stores float4: a value beyond its range is as unusable as Infinity.
     if (!std::isfinite(d) || std::fabs(d) > static_cast<double>(FLT_MAX)) {
-      return MakeError(ErrorCode::kInvalidRequest, "'" + path + "[" + std::to_string(i) +
-                                                       "]' must be a finite number within float4's range (|x| <= " +
-                                                       "3.4028235e38)");
+      return MakeError(ErrorCode::kInvalidRequest,
+                       "'" + path + "[" + std::to_string(i) +
+                           "]' must be a finite number within float4's range (|x| <= " + "3.4028235e38)");
     }
     const float f = static_cast<float>(d);
     if (f != 0.0F) all_zero = false;
@@ -187,13 +199,13 @@ Result<std::string> FilterSql(const json::value& filter, json::array& params) {
   for (const auto& kv : filter.get_object()) {
     const std::string key(kv.key());
     if (!key.empty() && key.front() == '$') {
-      return MakeError(ErrorCode::kInvalidRequest, "'filter." + key +
-                                                       "': operators go inside a key ({key: {\"$in\": [...]}})");
+      return MakeError(ErrorCode::kInvalidRequest,
+                       "'filter." + key + "': operators go inside a key ({key: {\"$in\": [...]}})");
     }
     const json::value& v = kv.value();
-    const bool has_operator = v.is_object() && std::any_of(v.get_object().begin(), v.get_object().end(), [](const auto& m) {
-                                return !m.key().empty() && m.key().front() == '$';
-                              });
+    const bool has_operator =
+        v.is_object() && std::any_of(v.get_object().begin(), v.get_object().end(),
+                                     [](const auto& m) { return !m.key().empty() && m.key().front() == '$'; });
     if (!has_operator) {
       // Scalars: equality; arrays and objects: containment (jsonb @> semantics).
       equal[key] = v;
@@ -206,8 +218,8 @@ Result<std::string> FilterSql(const json::value& filter, json::array& params) {
                        "'filter." + key + "': the only operator is $in ({\"$in\": [values]}, alone)");
     }
     if (!in->is_array() || in->get_array().empty() || in->get_array().size() > kMaxInValues) {
-      return MakeError(ErrorCode::kInvalidRequest, "'filter." + key + ".$in' must be an array of 1.." +
-                                                       std::to_string(kMaxInValues) + " values");
+      return MakeError(ErrorCode::kInvalidRequest,
+                       "'filter." + key + ".$in' must be an array of 1.." + std::to_string(kMaxInValues) + " values");
     }
     json::array alternatives;
     alternatives.reserve(in->get_array().size());
@@ -361,15 +373,14 @@ awaitable<Result<CollectionInfo>> VectorStore::CreateCollection(std::string name
 
   const std::string table = QualifiedTable(name);
   const bool indexed = dimension <= kMaxIndexedDimension;
-  const std::string insert_sql = std::string("INSERT INTO ") + kCatalog +
-                                 " (name, dimension, metric) VALUES ($1, $2, $3) RETURNING created_at";
+  const std::string insert_sql =
+      std::string("INSERT INTO ") + kCatalog + " (name, dimension, metric) VALUES ($1, $2, $3) RETURNING created_at";
   // The dimension is a validated integer, the metric one of three constants, the name validated.
-  const std::string table_sql = "CREATE TABLE " + table +
-                                " (id text PRIMARY KEY, embedding vector(" + std::to_string(dimension) +
+  const std::string table_sql = "CREATE TABLE " + table + " (id text PRIMARY KEY, embedding vector(" +
+                                std::to_string(dimension) +
                                 ") NOT NULL, metadata jsonb NOT NULL DEFAULT '{}'::jsonb, created_at timestamptz NOT "
                                 "NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())";
-  const std::string hnsw_sql =
-      "CREATE INDEX ON " + table + " USING hnsw (embedding " + OperatorClass(metric) + ")";
+  const std::string hnsw_sql = "CREATE INDEX ON " + table + " USING hnsw (embedding " + OperatorClass(metric) + ")";
   const std::string gin_sql = "CREATE INDEX ON " + table + " USING gin (metadata jsonb_path_ops)";
   const std::string comment_sql = "COMMENT ON TABLE " + table + " IS 'coredb vector collection: dimension " +
                                   std::to_string(dimension) + ", metric " + MetricName(metric) + "'";
@@ -424,7 +435,8 @@ awaitable<Result<std::vector<CollectionInfo>>> VectorStore::ListCollections() {
     const std::size_t end = std::min(out.size(), begin + kChunk);
     std::vector<std::string> sqls;
     sqls.reserve(end - begin);
-    for (std::size_t i = begin; i < end; ++i) sqls.push_back("SELECT count(*) AS n FROM " + QualifiedTable(out[i].name));
+    for (std::size_t i = begin; i < end; ++i)
+      sqls.push_back("SELECT count(*) AS n FROM " + QualifiedTable(out[i].name));
     std::vector<SqlStatement> statements;
     statements.reserve(sqls.size());
     for (const auto& s : sqls) statements.push_back(SqlStatement{s, nullptr, RowMode::kObject, timeout_});
@@ -507,8 +519,8 @@ awaitable<Result<std::size_t>> VectorStore::Upsert(std::string name, const json:
       }
       const json::value* embedding = item.if_contains("embedding");
       if (embedding == nullptr) co_return fail("missing required member '" + path + ".embedding'");
-      auto text = EmbeddingText(*embedding, static_cast<std::size_t>(meta->dimension), meta->metric,
-                                path + ".embedding");
+      auto text =
+          EmbeddingText(*embedding, static_cast<std::size_t>(meta->dimension), meta->metric, path + ".embedding");
       if (!text) co_return fail(text.error().message);
       const json::value* meta_value = item.if_contains("metadata");
       if (meta_value != nullptr && !meta_value->is_null() && !meta_value->is_object()) {
@@ -552,8 +564,10 @@ awaitable<Result<json::array>> VectorStore::Search(std::string name, SearchReque
   // hnsw.ef_search bounds how many rows an HNSW scan returns: never below topK. Set for this
   // query only (set_config(..., true) is transaction-local and the pipeline is one transaction).
   std::optional<std::int64_t> ef;
-  if (request.ef_search) ef = std::max(*request.ef_search, request.top_k);
-  else if (request.top_k > 40) ef = request.top_k;
+  if (request.ef_search)
+    ef = std::max(*request.ef_search, request.top_k);
+  else if (request.top_k > 40)
+    ef = request.top_k;
   const bool filtered = where != "true";
   std::string settings_sql;
   json::array settings_params;
@@ -602,10 +616,12 @@ awaitable<Result<json::array>> VectorStore::Search(std::string name, SearchReque
       const json::object& row = v.as_object();
       const json::value& distance = row.at("distance");
       json::value score = distance;  // NaN arrives as the string "NaN": passed through
-      if (distance.is_double()) score = Score(meta->metric, distance.get_double());
-      else if (distance.is_int64()) score = Score(meta->metric, static_cast<double>(distance.get_int64()));
-      matches.push_back(json::object{{"id", row.at("id")}, {"score", score}, {"distance", distance},
-                                     {"metadata", row.at("metadata")}});
+      if (distance.is_double())
+        score = Score(meta->metric, distance.get_double());
+      else if (distance.is_int64())
+        score = Score(meta->metric, static_cast<double>(distance.get_int64()));
+      matches.push_back(json::object{
+          {"id", row.at("id")}, {"score", score}, {"distance", distance}, {"metadata", row.at("metadata")}});
     }
     co_return matches;
   }

@@ -44,7 +44,7 @@ const char* MetricName(Metric metric);
 
 inline constexpr const char* kSchema = "coredb_vectors";
 inline constexpr const char* kCollectionNamePattern = "^[a-z][a-z0-9_]{0,62}$";
-inline constexpr std::int64_t kMaxDimension = 16000;       // pgvector's limit for `vector`
+inline constexpr std::int64_t kMaxDimension = 16000;        // pgvector's limit for `vector`
 inline constexpr std::int64_t kMaxIndexedDimension = 2000;  // pgvector's limit for an HNSW index on `vector`
 inline constexpr std::size_t kMaxUpsertItems = 1000;
 inline constexpr std::int64_t kMaxTopK = 1000;

@@ -161,7 +161,8 @@ boost::asio::awaitable<void> PgBackend::MapVectorParams(Connection& connection, 
                                                         std::chrono::milliseconds timeout) {
   auto is_number_vector = [](const boost::json::value& v) {
     return v.is_array() && !v.get_array().empty() &&
-           std::all_of(v.get_array().begin(), v.get_array().end(), [](const boost::json::value& e) { return e.is_number(); });
+           std::all_of(v.get_array().begin(), v.get_array().end(),
+                       [](const boost::json::value& e) { return e.is_number(); });
   };
   if (std::none_of(params.begin(), params.end(), is_number_vector)) co_return;
   auto types = co_await connection.DescribeParams(sql, timeout);

@@ -405,8 +405,12 @@ Result<void> Connection::SendPipeline(std::span<const Command> commands) {
         sent = PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
                                  values.empty() ? nullptr : values.data(), nullptr, nullptr, 0);
         break;
-      case CommandKind::kPrepareUnnamed: sent = PQsendPrepare(conn_, "", sql.c_str(), 0, nullptr); break;
-      case CommandKind::kDescribeUnnamed: sent = PQsendDescribePrepared(conn_, ""); break;
+      case CommandKind::kPrepareUnnamed:
+        sent = PQsendPrepare(conn_, "", sql.c_str(), 0, nullptr);
+        break;
+      case CommandKind::kDescribeUnnamed:
+        sent = PQsendDescribePrepared(conn_, "");
+        break;
     }
     const bool queued = sent == 1 && ((!command.sync && !last) || PQpipelineSync(conn_) == 1);
     if (!queued) {
@@ -656,7 +660,8 @@ awaitable<Result<std::vector<PgResultPtr>>> Connection::ExecuteBatch(std::span<c
   co_return results;
 }
 
-awaitable<Result<std::vector<Oid>>> Connection::DescribeParams(std::string_view sql, std::chrono::milliseconds timeout) {
+awaitable<Result<std::vector<Oid>>> Connection::DescribeParams(std::string_view sql,
+                                                               std::chrono::milliseconds timeout) {
   const std::array<Command, 2> commands{Command{sql, {}, false, CommandKind::kPrepareUnnamed},
                                         Command{sql, {}, true, CommandKind::kDescribeUnnamed}};
   bool cancelled_for_timeout = false;

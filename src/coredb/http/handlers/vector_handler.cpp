@@ -30,29 +30,29 @@ void RegisterVectorRoutes(Router& router, vectors::VectorStore& store) {
   auto* s = &store;
   using Ctx = RequestContext;
 
-  router.Add(beast_http::verb::post, "/api/v1/vectors/collections", Access::kAuthenticated,
-             [s](Ctx& ctx) -> awaitable<Response> {
-               if (!ctx.principal.Has(Scope::kWrite) && !ctx.principal.Has(Scope::kAdmin)) {
-                 co_return ErrorResponse(Needs("write", "creating a collection"));
-               }
-               auto body = ParseJsonObject(ctx.request);
-               if (!body) co_return ErrorResponse(body.error());
-               FieldReader in(*body);
-               in.AllowOnly({"name", "dimension", "metric"});
-               auto name = in.String("name", FieldReader::Required::kYes);
-               auto dimension = in.Integer("dimension", 1, vectors::kMaxDimension, FieldReader::Required::kYes);
-               auto metric_name = in.String("metric", FieldReader::Required::kYes);
-               if (in.failed()) co_return ErrorResponse(in.error());
-               auto metric = vectors::ParseMetric(*metric_name);
-               if (!metric) {
-                 co_return ErrorResponse(Error(ErrorCode::kInvalidRequest, "unknown metric '" +
-                                                                               std::string(*metric_name) +
-                                                                               "' (expected cosine, l2 or ip)"));
-               }
-               auto created = co_await s->CreateCollection(std::string(*name), *dimension, *metric);
-               if (!created) co_return ErrorResponse(created.error());
-               co_return JsonResponse(201, CollectionJson(*created));
-             });
+  router.Add(
+      beast_http::verb::post, "/api/v1/vectors/collections", Access::kAuthenticated,
+      [s](Ctx& ctx) -> awaitable<Response> {
+        if (!ctx.principal.Has(Scope::kWrite) && !ctx.principal.Has(Scope::kAdmin)) {
+          co_return ErrorResponse(Needs("write", "creating a collection"));
+        }
+        auto body = ParseJsonObject(ctx.request);
+        if (!body) co_return ErrorResponse(body.error());
+        FieldReader in(*body);
+        in.AllowOnly({"name", "dimension", "metric"});
+        auto name = in.String("name", FieldReader::Required::kYes);
+        auto dimension = in.Integer("dimension", 1, vectors::kMaxDimension, FieldReader::Required::kYes);
+        auto metric_name = in.String("metric", FieldReader::Required::kYes);
+        if (in.failed()) co_return ErrorResponse(in.error());
+        auto metric = vectors::ParseMetric(*metric_name);
+        if (!metric) {
+          co_return ErrorResponse(Error(ErrorCode::kInvalidRequest, "unknown metric '" + std::string(*metric_name) +
+                                                                        "' (expected cosine, l2 or ip)"));
+        }
+        auto created = co_await s->CreateCollection(std::string(*name), *dimension, *metric);
+        if (!created) co_return ErrorResponse(created.error());
+        co_return JsonResponse(201, CollectionJson(*created));
+      });
 
   router.Add(beast_http::verb::get, "/api/v1/vectors/collections", Access::kAuthenticated,
              [s](Ctx&) -> awaitable<Response> {
@@ -95,9 +95,8 @@ void RegisterVectorRoutes(Router& router, vectors::VectorStore& store) {
                FieldReader in(*body);
                in.AllowOnly({"embedding", "topK", "filter", "efSearch"});
                vectors::SearchRequest request;
-               request.embedding = in.Array("embedding", FieldReader::Required::kYes) != nullptr
-                                       ? &body->at("embedding")
-                                       : nullptr;
+               request.embedding =
+                   in.Array("embedding", FieldReader::Required::kYes) != nullptr ? &body->at("embedding") : nullptr;
                if (auto k = in.Integer("topK", 1, vectors::kMaxTopK, FieldReader::Required::kYes)) request.top_k = *k;
                if (auto ef = in.Integer("efSearch", 1, vectors::kMaxEfSearch)) request.ef_search = *ef;
                if (in.failed()) co_return ErrorResponse(in.error());
