@@ -245,7 +245,8 @@ SideResult RunHttp(const Options& o, const std::vector<std::vector<float>>& data
     latencies.push_back(Ms(Clock::now() - t0));
     if (s != 200) Die("search: " + std::to_string(s) + " " + body.substr(0, 300));
     std::vector<int> ids;
-    for (const auto& m : json::parse(body).at("matches").as_array()) {
+    const json::value answer = json::parse(body);
+    for (const auto& m : answer.at("matches").as_array()) {
       ids.push_back(std::stoi(std::string(m.at("id").as_string()).substr(1)));
     }
     if (static_cast<int>(ids.size()) != o.top_k) Die("search returned " + std::to_string(ids.size()) + " matches");
