@@ -7,7 +7,9 @@
 //      into collection `bench_vec_http`;
 //   2. Q searches at topK K (ORDER BY embedding <=> $1 LIMIT K) → p50/p99 latency;
 //   3. recall@K of the HNSW answers (from the service) against an exact brute-force top-K computed
-//      here, over the first R queries.
+//      here, over the first R queries: with the default search, then for each efSearch of
+//      --ef-sweep (default 40,100,200,400,1000), with its p50/p99.
+// --skip-direct runs the service side only (the sweep without waiting for the direct upsert).
 // Prints a table and one line `RESULT ...` per side. Blocking I/O is fine here: a benchmark
 // client, not the service.
 #include <boost/asio/connect.hpp>
@@ -47,6 +49,8 @@ struct Options {
   std::string port;
   std::string token;
   int rows = 10000, dim = 384, batch = 1000, queries = 500, top_k = 10, recall_queries = 100;
+  bool skip_direct = false;
+  std::vector<int> ef_sweep = {40, 100, 200, 400, 1000};  // recall and p50 at each efSearch
 };
 
 [[noreturn]] void Die(const std::string& message) {
@@ -258,15 +262,15 @@ SideResult RunHttp(const Options& o, const std::vector<std::vector<float>>& data
   for (double l : latencies) sum += l;
   result.mean = sum / static_cast<double>(latencies.size());
 
-  // Recall@K against exact cosine top-K.
+  // Recall@K against exact cosine top-K, for the default search and for each efSearch of the sweep.
   std::vector<double> norms(data.size());
   for (std::size_t i = 0; i < data.size(); ++i) {
     double s = 0;
     for (float f : data[i]) s += static_cast<double>(f) * f;
     norms[i] = std::sqrt(s);
   }
-  std::size_t hits = 0, total = 0;
   const int n = std::min<int>(o.recall_queries, static_cast<int>(queries.size()));
+  std::vector<std::unordered_set<int>> exact(static_cast<std::size_t>(n));
   for (int qi = 0; qi < n; ++qi) {
     const auto& q = queries[qi];
     double qn = 0;
@@ -279,12 +283,38 @@ SideResult RunHttp(const Options& o, const std::vector<std::vector<float>>& data
       d[i] = {1.0 - dot / (norms[i] * qn), static_cast<int>(i)};
     }
     std::partial_sort(d.begin(), d.begin() + o.top_k, d.end());
-    std::unordered_set<int> exact;
-    for (int k = 0; k < o.top_k; ++k) exact.insert(d[k].second);
-    for (int id : answers[qi]) hits += exact.count(id);
-    total += static_cast<std::size_t>(o.top_k);
+    for (int k = 0; k < o.top_k; ++k) exact[qi].insert(d[k].second);
   }
-  recall = total ? static_cast<double>(hits) / static_cast<double>(total) : 0;
+  auto recall_of = [&](const std::vector<std::vector<int>>& got) {
+    std::size_t hits = 0, total = 0;
+    for (int qi = 0; qi < n; ++qi) {
+      for (int id : got[qi]) hits += exact[qi].count(id);
+      total += static_cast<std::size_t>(o.top_k);
+    }
+    return total ? static_cast<double>(hits) / static_cast<double>(total) : 0.0;
+  };
+  recall = recall_of(answers);
+  for (int ef : o.ef_sweep) {
+    std::vector<std::vector<int>> got;
+    std::vector<double> lat;
+    for (int qi = 0; qi < n; ++qi) {
+      const std::string payload =
+          json::serialize(json::object{{"embedding", ToJson(queries[qi])}, {"topK", o.top_k}, {"efSearch", ef}});
+      const auto t0 = Clock::now();
+      unsigned st = client.Request(http::verb::post, "/api/v1/vectors/" + name + "/search", payload, body);
+      lat.push_back(Ms(Clock::now() - t0));
+      if (st != 200) Die("search: " + std::to_string(st) + " " + body.substr(0, 300));
+      const json::value answer = json::parse(body);
+      std::vector<int> ids;
+      for (const auto& m : answer.at("matches").as_array()) {
+        ids.push_back(std::stoi(std::string(m.at("id").as_string()).substr(1)));
+      }
+      got.push_back(std::move(ids));
+    }
+    std::printf("efSearch %4d: recall@%d %.4f, p50 %.3f ms, p99 %.3f ms (%d queries, via coredb)\n", ef, o.top_k,
+                recall_of(got), Percentile(lat, 50), Percentile(lat, 99), n);
+    std::fflush(stdout);
+  }
   client.Request(http::verb::delete_, "/api/v1/vectors/collections/" + name, "", body);
   return result;
 }
@@ -346,7 +376,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "vector_bench: %d x %d-d vectors (cosine), batches of %d, %d searches at topK %d\n", o.rows,
                o.dim, o.batch, o.queries, o.top_k);
   std::fprintf(stderr, "vector_bench: libpq direct ...\n");
-  const SideResult direct = RunDirect(o, data, queries);
+  const SideResult direct = o.skip_direct ? SideResult{} : RunDirect(o, data, queries);
   std::fprintf(stderr, "vector_bench: HTTP via coredb ...\n");
   double recall = 0;
   const SideResult service = RunHttp(o, data, queries, recall);
