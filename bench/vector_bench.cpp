@@ -354,7 +354,17 @@ int main(int argc, char** argv) {
       o.top_k = ParseInt(next());
     else if (a == "--recall-queries")
       o.recall_queries = ParseInt(next());
-    else
+    else if (a == "--skip-direct")
+      o.skip_direct = true;
+    else if (a == "--ef-sweep") {
+      o.ef_sweep.clear();
+      const std::string list = next();
+      for (std::size_t pos = 0; pos < list.size();) {
+        const std::size_t comma = std::min(list.find(',', pos), list.size());
+        o.ef_sweep.push_back(ParseInt(list.substr(pos, comma - pos).c_str()));
+        pos = comma + 1;
+      }
+    } else
       Die("unknown option " + a + " (see bench/README.md)");
   }
   if (o.token.empty()) {
