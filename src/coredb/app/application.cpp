@@ -15,6 +15,7 @@
 #include "coredb/http/handlers/query_handler.hpp"
 #include "coredb/http/handlers/saga_handler.hpp"
 #include "coredb/http/handlers/session_handler.hpp"
+#include "coredb/http/handlers/vector_handler.hpp"
 #include "coredb/http/router.hpp"
 #include "coredb/http/server.hpp"
 #include "coredb/migrations/pg_migrator.hpp"
@@ -23,6 +24,7 @@
 #include "coredb/sagas/idempotency.hpp"
 #include "coredb/sagas/saga_service.hpp"
 #include "coredb/sessions/session_manager.hpp"
+#include "coredb/vectors/vector_store.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -154,6 +156,7 @@ struct Service {
         vector_probe(vector_probe_pool, cfg.max_result_bytes),
         saga_log(saga_pool, cfg.max_result_bytes),
         redis_backend(redis_client),
+        vector_store(vector_backend, cfg.default_query_timeout),
         sessions(ioc.get_executor(), sessions::SessionOptions{InstanceId(cfg)}, pg_backend, vector_backend,
                  redis_pool),
         session_backend(redis_sessions),
@@ -168,6 +171,7 @@ struct Service {
                 {"redis", [this](std::chrono::milliseconds t) { return PingRedis(t); }},
                 {"vector", [this](std::chrono::milliseconds t) { return vector_probe.Ping(t); }}}),
         server(ioc, cfg.http, router, authenticator, [](const http::CompletedRequest& r) { LogRequest(r); }) {
+    vector_backend.EnableVectorParams();
     http::RegisterHealthRoutes(router, health);
     http::RegisterQueryRoutes(router,
                               {pg_backend, vector_backend, redis_backend, sessions, cache, cfg.default_query_timeout, &idempotency});
@@ -180,6 +184,7 @@ struct Service {
     http::RegisterCacheRoutes(router, cache);
     http::RegisterMigrationRoutes(router, migrator);
     http::RegisterSagaRoutes(router, sagas);
+    http::RegisterVectorRoutes(router, vector_store);
   }
 
   // Redis is up when both of its databases answer (cache and sessions), each within half the time.
@@ -238,6 +243,7 @@ struct Service {
   pg::PgBackend vector_probe;
   pg::PgBackend saga_log;
   redis::RedisBackend redis_backend;
+  vectors::VectorStore vector_store;
   sessions::SessionManager sessions;
   redis::RedisBackend session_backend;
   redis::RedisCacheStore cache_store;
@@ -282,6 +288,12 @@ int Serve(const config::Config& cfg) {
   service->redis_sessions.Start();
   service->health.Start();
   service->sagas.Start();
+  // The pgvector check logs what is missing; the vectors API re-checks until it passes.
+  asio::co_spawn(
+      service->ioc, [&service]() -> asio::awaitable<void> { co_await service->vector_store.Initialize(); },
+      [](std::exception_ptr e) {
+        if (e) spdlog::error("vector store start-up check failed unexpectedly");
+      });
   // Redis connects in the background. Give it a moment (bounded: a Redis that is down must not
   // keep the service from serving SQL) before taking requests, so the first cache requests do
   // not find it "down" and open its breaker.

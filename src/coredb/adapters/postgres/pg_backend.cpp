@@ -50,6 +50,9 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunOn(Connection& connecti
     if (!encoded) co_return encoded.error();
     params = std::move(*encoded);
   }
+  if (vector_params_ && statement.params != nullptr) {
+    co_await MapVectorParams(connection, statement.sql, *statement.params, params, statement.timeout);
+  }
   auto started = Clock::now();
   auto result = co_await connection.Execute(Statement{statement.sql, params, statement.timeout});
   if (!result) co_return result.error();
@@ -122,6 +125,12 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBa
     pooled = std::move(*acquired);
     connection = pooled.get();
   }
+  if (vector_params_) {
+    for (std::size_t i = 0; i < statements.size(); ++i) {
+      if (statements[i].params == nullptr) continue;
+      co_await MapVectorParams(*connection, statements[i].sql, *statements[i].params, params[i], timeout);
+    }
+  }
   auto started = Clock::now();
   auto results = co_await connection->ExecuteBatch(pg_statements, atomic, timeout);
   if (!results) co_return results.error();
@@ -176,6 +185,38 @@ boost::asio::awaitable<void> PgBackend::LearnTypes(Connection& connection, const
   std::vector<std::optional<std::string>> lookup_params{TypeRegistry::LookupParam(missing)};
   auto lookup = co_await connection.Execute(Statement{TypeRegistry::LookupSql(), lookup_params, timeout});
   if (lookup) types_.AddFromLookup(lookup->get());
+}
+
+boost::asio::awaitable<void> PgBackend::MapVectorParams(Connection& connection, std::string_view sql,
+                                                        const boost::json::array& params,
+                                                        std::vector<std::optional<std::string>>& encoded,
+                                                        std::chrono::milliseconds timeout) {
+  auto is_number_vector = [](const boost::json::value& v) {
+    return v.is_array() && !v.get_array().empty() &&
+           std::all_of(v.get_array().begin(), v.get_array().end(),
+                       [](const boost::json::value& e) { return e.is_number(); });
+  };
+  if (std::none_of(params.begin(), params.end(), is_number_vector)) co_return;
+  auto types = co_await connection.DescribeParams(sql, timeout);
+  if (!types) co_return;
+  std::vector<Oid> unknown;
+  for (Oid type : *types) {
+    if (types_.Find(type) == nullptr) unknown.push_back(type);
+  }
+  if (!unknown.empty()) {
+    std::vector<std::optional<std::string>> lookup_params{TypeRegistry::LookupParam(unknown)};
+    auto lookup = co_await connection.Execute(Statement{TypeRegistry::LookupSql(), lookup_params, timeout});
+    if (lookup) types_.AddFromLookup(lookup->get());
+  }
+  for (std::size_t i = 0; i < params.size() && i < types->size() && i < encoded.size(); ++i) {
+    if (!is_number_vector(params[i]) || !encoded[i] || encoded[i]->size() < 2) continue;
+    const TypeInfo* info = types_.Find((*types)[i]);
+    if (info == nullptr || (info->name != "vector" && info->name != "halfvec")) continue;
+    // A 1-D number array's literal is "{1,2.5,3}": pgvector's text form is the same in brackets.
+    std::string& text = *encoded[i];
+    text.front() = '[';
+    text.back() = ']';
+  }
 }
 
 coredb::PoolStats PgBackend::Stats() const {

@@ -42,6 +42,11 @@ class PgBackend final : public SqlBackend {
   // cached statements (`cache` of a query). A refused statement leaves the connection in an
   // aborted block; the pool resets it before reuse.
   boost::asio::awaitable<Result<SqlOutcome>> RunReadOnly(const SqlStatement& statement);
+  // pgvector values as parameters: a JSON number array whose parameter PostgreSQL infers as
+  // `vector` or `halfvec` is sent as "[1,2,3]" (their text form) instead of an array literal.
+  // Finding the inferred type costs one extra round trip (Connection::DescribeParams), paid only
+  // by statements that have such an array parameter. Off by default (the postgresql pool).
+  void EnableVectorParams() { vector_params_ = true; }
 
   Pool& pool() { return pool_; }
   const Pool& pool() const { return pool_; }
@@ -54,8 +59,17 @@ class PgBackend final : public SqlBackend {
   boost::asio::awaitable<void> LearnTypes(Connection& connection, const std::vector<const PGresult*>& results,
                                           std::chrono::milliseconds timeout);
 
+  // With EnableVectorParams: rewrites the `encoded` parameters of `sql` whose inferred type is a
+  // pgvector type. Leaves them as they are when the statement cannot be described (its execution
+  // then reports the problem).
+  boost::asio::awaitable<void> MapVectorParams(Connection& connection, std::string_view sql,
+                                               const boost::json::array& params,
+                                               std::vector<std::optional<std::string>>& encoded,
+                                               std::chrono::milliseconds timeout);
+
   Pool& pool_;
   std::size_t max_result_bytes_;
+  bool vector_params_ = false;
   TypeRegistry types_;
 };
 

@@ -399,9 +399,20 @@ Result<void> Connection::SendPipeline(std::span<const Command> commands) {
     values.clear();
     for (const auto& p : command.params) values.push_back(p ? p->c_str() : nullptr);
     const bool last = &command == &commands.back();
-    const bool queued = PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                                          values.empty() ? nullptr : values.data(), nullptr, nullptr, 0) == 1 &&
-                        ((!command.sync && !last) || PQpipelineSync(conn_) == 1);
+    int sent = 0;
+    switch (command.kind) {
+      case CommandKind::kQuery:
+        sent = PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                 values.empty() ? nullptr : values.data(), nullptr, nullptr, 0);
+        break;
+      case CommandKind::kPrepareUnnamed:
+        sent = PQsendPrepare(conn_, "", sql.c_str(), 0, nullptr);
+        break;
+      case CommandKind::kDescribeUnnamed:
+        sent = PQsendDescribePrepared(conn_, "");
+        break;
+    }
+    const bool queued = sent == 1 && ((!command.sync && !last) || PQpipelineSync(conn_) == 1);
     if (!queued) {
       // Part of the pipeline may be queued already: the connection's state is unknown.
       Error error = MapConnectionError("could not send the statement to PostgreSQL", PQerrorMessage(conn_));
@@ -647,6 +658,22 @@ awaitable<Result<std::vector<PgResultPtr>>> Connection::ExecuteBatch(std::span<c
   bool cancelled_for_timeout = false;
   auto results = co_await Exchange(commands, timeout, cancelled_for_timeout);
   co_return results;
+}
+
+awaitable<Result<std::vector<Oid>>> Connection::DescribeParams(std::string_view sql,
+                                                               std::chrono::milliseconds timeout) {
+  const std::array<Command, 2> commands{Command{sql, {}, false, CommandKind::kPrepareUnnamed},
+                                        Command{sql, {}, true, CommandKind::kDescribeUnnamed}};
+  bool cancelled_for_timeout = false;
+  auto results = co_await Exchange(commands, timeout, cancelled_for_timeout);
+  if (!results) co_return results.error();
+  for (const auto& r : *results) {
+    if (PQresultStatus(r.get()) != PGRES_COMMAND_OK) co_return StatementError(r.get(), timeout, cancelled_for_timeout);
+  }
+  const PGresult* described = results->back().get();
+  std::vector<Oid> types(static_cast<std::size_t>(PQnparams(described)));
+  for (std::size_t i = 0; i < types.size(); ++i) types[i] = PQparamtype(described, static_cast<int>(i));
+  co_return types;
 }
 
 Error Connection::StatementError(const PGresult* result, std::chrono::milliseconds timeout,

@@ -86,6 +86,12 @@ class Connection {
                                                                          bool atomic,
                                                                          std::chrono::milliseconds timeout);
 
+  // The parameter types PostgreSQL infers for `sql` (Parse and Describe of the unnamed statement,
+  // one round trip, nothing executed), within `timeout`. A statement PostgreSQL rejects gives its
+  // error. Used to send pgvector values in the text form their type expects.
+  boost::asio::awaitable<Result<std::vector<Oid>>> DescribeParams(std::string_view sql,
+                                                                  std::chrono::milliseconds timeout);
+
   // The API error for a statement's error result (PGRES_FATAL_ERROR, PGRES_PIPELINE_ABORTED,
   // PGRES_EMPTY_QUERY): MapPgError, with 57014 worded as a timeout of `timeout`.
   static Error StatementError(const PGresult* result, std::chrono::milliseconds timeout,
@@ -126,10 +132,12 @@ class Connection {
  private:
   enum class PumpOutcome { kDone, kTimeout, kCancelled, kBroken };
   enum class Ready { kRead, kWrite, kTimeout, kCancelled, kError };
+  enum class CommandKind { kQuery, kPrepareUnnamed, kDescribeUnnamed };
   struct Command {
     std::string_view sql;
     std::span<const std::optional<std::string>> params;
     bool sync = true;  // a Sync follows (ends the implicit transaction); the last command always has one
+    CommandKind kind = CommandKind::kQuery;
   };
 
   Connection(boost::asio::any_io_executor executor, PGconn* conn, CancelWorker& cancel_worker);
