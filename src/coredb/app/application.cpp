@@ -12,6 +12,7 @@
 #include "coredb/http/handlers/cache_handler.hpp"
 #include "coredb/http/handlers/health_handler.hpp"
 #include "coredb/http/handlers/migrations_handler.hpp"
+#include "coredb/http/handlers/platform_handler.hpp"
 #include "coredb/http/handlers/query_handler.hpp"
 #include "coredb/http/handlers/session_handler.hpp"
 #include "coredb/http/router.hpp"
@@ -19,6 +20,7 @@
 #include "coredb/migrations/pg_migrator.hpp"
 #include "coredb/observability/health.hpp"
 #include "coredb/observability/logging.hpp"
+#include "coredb/platform/platform_service.hpp"
 #include "coredb/sessions/session_manager.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -145,6 +147,7 @@ struct Service {
         session_backend(redis_sessions),
         cache_store(redis_client),
         cache(ioc.get_executor(), cache_store, MakeCacheOptions(cfg.redis)),
+        platform(pg_backend, cache, platform::PlatformOptions{cfg.platform_cache_prefix, cfg.default_query_timeout}),
         migrator(ioc.get_executor(), cancel_worker, std::move(migration_set), MakeMigratorOptions(cfg)),
         authenticator(cfg.admin_token),
         health(ioc.get_executor(),
@@ -157,6 +160,7 @@ struct Service {
     http::RegisterSessionRoutes(router, sessions);
     http::RegisterCacheRoutes(router, cache);
     http::RegisterMigrationRoutes(router, migrator);
+    http::RegisterPlatformRoutes(router, platform);
   }
 
   // Redis is up when both of its databases answer (cache and sessions), each within half the time.
@@ -215,6 +219,7 @@ struct Service {
   redis::RedisBackend session_backend;
   redis::RedisCacheStore cache_store;
   cache::CacheManager cache;
+  platform::PlatformService platform;
   migrations::PgMigrator migrator;  // its own connection per call (session advisory lock)
   AdminAuthenticator authenticator;
   http::Router router;

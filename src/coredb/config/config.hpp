@@ -51,6 +51,9 @@ struct Config {
   // random per start when unset.
   std::string instance_id;
   std::string migrations_dir;  // COREDB_MIGRATIONS_DIR; empty: the migrations embedded at build time
+  // COREDB_PLATFORM_CACHE_PREFIX: prepended to the platform data API's cache keys and tags (0..64
+  // printable ASCII bytes, no spaces or glob characters); empty: the story's keys.
+  std::string platform_cache_prefix;
 };
 
 // Reads variables through `getenv` (injectable for tests). Returns the config, or the list of
