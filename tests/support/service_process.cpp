@@ -121,6 +121,8 @@ ServiceProcess::ServiceProcess(std::map<std::string, std::string> env) {
   if (port_ == 0) {
     std::string out = Output();
     Terminate(5s);
+    // The destructor will not run: join the reader here, or its std::thread ends the test run.
+    if (reader_.joinable()) reader_.join();
     throw std::runtime_error("coredb did not start listening; output:\n" + out);
   }
 }

@@ -66,6 +66,19 @@ TEST(Config, RedisDiscreteSettings) {
   EXPECT_EQ(r.config.redis.session_db, 5);
 }
 
+TEST(Config, PlatformCachePrefixIsShortPrintableAndGlobFree) {
+  EXPECT_EQ(LoadWith({}).config.platform_cache_prefix, "");
+  auto ok = LoadWith({{"COREDB_PLATFORM_CACHE_PREFIX", "staging:"}});
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok.config.platform_cache_prefix, "staging:");
+  for (const char* bad : {"a b", "a*", "a?", "a[", "a\\", "t\x01", "\xc3\xa9"}) {
+    auto r = LoadWith({{"COREDB_PLATFORM_CACHE_PREFIX", bad}});
+    ASSERT_EQ(r.problems.size(), 1u) << bad;
+    EXPECT_NE(r.problems[0].find("COREDB_PLATFORM_CACHE_PREFIX"), std::string::npos);
+  }
+  EXPECT_FALSE(LoadWith({{"COREDB_PLATFORM_CACHE_PREFIX", std::string(65, 'p')}}).ok());
+}
+
 TEST(Config, EveryProblemIsReportedOnItsOwnLine) {
   auto r = LoadWith({{"PORT", "http"}, {"PG_POOL_SIZE", "0"}, {"REDIS_URL", "rediss://x"}, {"LOG_LEVEL", "verbose"},
                      {"PG_SSL", "maybe"}, {"COREDB_ADMIN_TOKEN", "short"}, {"DATABASE_URL", "mysql://x"}});

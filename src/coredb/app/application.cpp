@@ -12,6 +12,7 @@
 #include "coredb/http/handlers/cache_handler.hpp"
 #include "coredb/http/handlers/health_handler.hpp"
 #include "coredb/http/handlers/migrations_handler.hpp"
+#include "coredb/http/handlers/platform_handler.hpp"
 #include "coredb/http/handlers/query_handler.hpp"
 #include "coredb/http/handlers/saga_handler.hpp"
 #include "coredb/http/handlers/session_handler.hpp"
@@ -21,6 +22,7 @@
 #include "coredb/migrations/pg_migrator.hpp"
 #include "coredb/observability/health.hpp"
 #include "coredb/observability/logging.hpp"
+#include "coredb/platform/platform_service.hpp"
 #include "coredb/sagas/idempotency.hpp"
 #include "coredb/sagas/saga_service.hpp"
 #include "coredb/sessions/session_manager.hpp"
@@ -164,6 +166,7 @@ struct Service {
         cache(ioc.get_executor(), cache_store, MakeCacheOptions(cfg.redis)),
         sagas(ioc.get_executor(), MakeSagaOptions(cfg), saga_log, pg_backend, vector_backend, redis_backend),
         idempotency(pg_backend),
+        platform(pg_backend, cache, platform::PlatformOptions{cfg.platform_cache_prefix, cfg.default_query_timeout}),
         migrator(ioc.get_executor(), cancel_worker, std::move(migration_set), MakeMigratorOptions(cfg)),
         authenticator(cfg.admin_token),
         health(ioc.get_executor(),
@@ -185,6 +188,7 @@ struct Service {
     http::RegisterMigrationRoutes(router, migrator);
     http::RegisterSagaRoutes(router, sagas);
     http::RegisterVectorRoutes(router, vector_store);
+    http::RegisterPlatformRoutes(router, platform);
   }
 
   // Redis is up when both of its databases answer (cache and sessions), each within half the time.
@@ -250,6 +254,7 @@ struct Service {
   cache::CacheManager cache;
   sagas::SagaService sagas;
   sagas::IdempotencyStore idempotency;
+  platform::PlatformService platform;
   migrations::PgMigrator migrator;  // its own connection per call (session advisory lock)
   AdminAuthenticator authenticator;
   http::Router router;

@@ -221,6 +221,16 @@ LoadResult Load(const EnvReader& env) {
     else cfg.instance_id = *id;
   }
   if (auto dir = r.Get("COREDB_MIGRATIONS_DIR")) cfg.migrations_dir = *dir;
+  if (auto prefix = r.Get("COREDB_PLATFORM_CACHE_PREFIX")) {
+    const bool valid = prefix->size() <= 64 && std::all_of(prefix->begin(), prefix->end(), [](char c) {
+                         return c > ' ' && c < 0x7f && c != '*' && c != '?' && c != '[' && c != ']' && c != '\\';
+                       });
+    if (!valid) {
+      r.Problem("COREDB_PLATFORM_CACHE_PREFIX must be at most 64 printable ASCII characters without spaces or * ? [ ] \\");
+    } else {
+      cfg.platform_cache_prefix = *prefix;
+    }
+  }
 
   r.ReadInt("SAGA_CONCURRENCY", cfg.saga_concurrency, 1, 100);
   r.ReadInt("SAGA_COMPENSATION_ATTEMPTS", cfg.saga_compensation_attempts, 1, 100);

@@ -56,6 +56,9 @@ struct Config {
   std::size_t saga_concurrency = 8;
   int saga_compensation_attempts = 5;
   std::string migrations_dir;  // COREDB_MIGRATIONS_DIR; empty: the migrations embedded at build time
+  // COREDB_PLATFORM_CACHE_PREFIX: prepended to the platform data API's cache keys and tags (0..64
+  // printable ASCII bytes, no spaces or glob characters); empty: the story's keys.
+  std::string platform_cache_prefix;
 };
 
 // Reads variables through `getenv` (injectable for tests). Returns the config, or the list of
