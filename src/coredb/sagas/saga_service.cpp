@@ -137,7 +137,9 @@ SagaService::SagaService(asio::any_io_executor executor, SagaOptions options, pg
 SagaService::~SagaService() { alive_.reset(); }
 
 void SagaService::Start() {
-  asio::co_spawn(executor_, RecoveryLoop(alive_), asio::detached);
+  asio::co_spawn(executor_, RecoveryLoop(alive_), [](std::exception_ptr e) {
+    if (e) spdlog::error("saga recovery sweep stopped on an unexpected exception");
+  });
 }
 
 void SagaService::Stop() {
@@ -188,9 +190,21 @@ struct Detached {
 
 asio::awaitable<void> RunDetached(std::shared_ptr<Detached> state,
                                   std::function<asio::awaitable<Result<SagaOutcome>>()> work) {
-  auto outcome = co_await work();
-  state->outcome.emplace(std::move(outcome));
-  state->done.cancel();
+  // Whatever happens (an exception is a bug, but must not leave the caller waiting forever), the
+  // waiting request is woken with an outcome.
+  struct Wake {
+    std::shared_ptr<Detached> state;
+    ~Wake() {
+      if (!state->outcome) state->outcome.emplace(Error(ErrorCode::kInternal, "the saga stopped unexpectedly"));
+      state->done.cancel();
+    }
+  } wake{state};
+  try {
+    auto outcome = co_await work();
+    state->outcome.emplace(std::move(outcome));
+  } catch (const std::exception& e) {
+    spdlog::error("saga: unexpected exception: {}", e.what());
+  }
 }
 
 asio::awaitable<Result<SagaOutcome>> AwaitDetached(asio::any_io_executor executor,
@@ -519,6 +533,7 @@ asio::awaitable<Result<SagaOutcome>> SagaService::CompensateOwned(Principal call
 asio::awaitable<void> SagaService::RecoveryLoop(std::weak_ptr<char> alive) {
   milliseconds wait(500);  // first pass soon after start: a restarted instance picks up its sagas
   for (;;) {
+    if (alive.expired() || stopped_) co_return;
     timer_.expires_after(wait);
     auto [ec] = co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     if (alive.expired() || stopped_) co_return;
@@ -540,7 +555,9 @@ asio::awaitable<void> SagaService::RecoveryLoop(std::weak_ptr<char> alive) {
     for (const auto& row : outcome->body.at("rows").as_array()) {
       std::string id(row.at("id").as_string());
       if (active_.count(id) != 0) continue;
-      asio::co_spawn(executor_, Recover(std::move(id)), asio::detached);
+      asio::co_spawn(executor_, Recover(std::move(id)), [](std::exception_ptr e) {
+        if (e) spdlog::error("saga recovery stopped on an unexpected exception");
+      });
     }
     // Idempotency-Key replies of /api/v1/query are kept 24 h (and a little more).
     SqlStatement expire{"DELETE FROM coredb_idempotency WHERE \"createdAt\" < now() - interval '25 hours'", &params,
