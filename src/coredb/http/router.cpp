@@ -34,6 +34,12 @@ std::optional<Error> AccessDenied(Access access, const Principal& principal) {
   return std::nullopt;
 }
 
+Result<void> RequireScope(const Principal& principal, Scope scope, const char* what) {
+  if (principal.Allows(scope)) return {};
+  const char* name = scope == Scope::kRead ? "read" : scope == Scope::kWrite ? "write" : "admin";
+  return MakeError(ErrorCode::kForbidden, std::string(what) + " needs the '" + name + "' scope");
+}
+
 std::string_view RequestContext::PathParam(std::string_view name) const {
   for (const auto& [key, value] : path_params) {
     if (key == name) return value;

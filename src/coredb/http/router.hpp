@@ -47,6 +47,10 @@ enum class Access {
 // admin scope), or nullopt.
 std::optional<Error> AccessDenied(Access access, const Principal& principal);
 
+// For handlers whose routes mix scopes: 403 FORBIDDEN ("<what> needs the 'write' scope") unless
+// the caller's scopes allow `scope` (write includes read, admin both).
+Result<void> RequireScope(const Principal& principal, Scope scope, const char* what);
+
 struct Route {
   beast_http::verb method;
   std::string path_template;

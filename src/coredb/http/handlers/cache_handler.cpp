@@ -10,15 +10,6 @@ namespace {
 namespace json = boost::json;
 using boost::asio::awaitable;
 
-Result<void> RequireScope(const Principal& principal, Scope scope, const char* what) {
-  if (principal.Allows(scope)) return {};
-  return MakeError(ErrorCode::kForbidden, std::string(what) + " needs the '" +
-                                              (scope == Scope::kRead    ? "read"
-                                               : scope == Scope::kWrite ? "write"
-                                                                        : "admin") +
-                                              "' scope");
-}
-
 // The key of the path, checked: 400 when malformed, 403 outside the client's cachePrefixes.
 Result<std::string> KeyOf(const RequestContext& ctx) {
   std::string key(ctx.PathParam("key"));

@@ -13,12 +13,6 @@ namespace {
 namespace json = boost::json;
 using boost::asio::awaitable;
 
-Result<void> RequireScope(const Principal& principal, Scope scope, const char* what) {
-  if (principal.Allows(scope)) return {};
-  return MakeError(ErrorCode::kForbidden,
-                   std::string(what) + " needs the '" + (scope == Scope::kRead ? "read" : "write") + "' scope");
-}
-
 std::optional<std::string> OptionalString(FieldReader& in, std::string_view name) {
   auto v = in.String(name);
   if (!v) return std::nullopt;

@@ -30,8 +30,6 @@ Response OutcomeResponse(const sagas::SagaOutcome& outcome) {
   return r;
 }
 
-Error NeedsScope(const char* what) { return Error(ErrorCode::kForbidden, std::string(what) + " needs the write scope"); }
-
 // The value of `name` in a query string ("a=1&b=2"), percent-decoded; nullopt when absent.
 Result<std::optional<std::string>> QueryParam(std::string_view query, std::string_view name) {
   while (!query.empty()) {
@@ -54,7 +52,9 @@ void RegisterSagaRoutes(Router& router, sagas::SagaService& service) {
   auto* sagas = &service;
   router.Add(beast_http::verb::post, "/api/v1/sagas", Access::kAuthenticated,
              [sagas](RequestContext& ctx) -> awaitable<Response> {
-               if (!ctx.principal.Allows(Scope::kWrite)) co_return ErrorResponse(NeedsScope("running a saga"));
+               if (auto allowed = RequireScope(ctx.principal, Scope::kWrite, "running a saga"); !allowed) {
+                 co_return ErrorResponse(allowed.error());
+               }
                std::optional<std::string> key;
                if (auto it = ctx.request.find("Idempotency-Key"); it != ctx.request.end()) {
                  const std::string_view v = it->value();
@@ -77,7 +77,9 @@ void RegisterSagaRoutes(Router& router, sagas::SagaService& service) {
 
   router.Add(beast_http::verb::post, "/api/v1/sagas/{id}/compensate", Access::kAuthenticated,
              [sagas](RequestContext& ctx) -> awaitable<Response> {
-               if (!ctx.principal.Allows(Scope::kWrite)) co_return ErrorResponse(NeedsScope("compensating a saga"));
+               if (auto allowed = RequireScope(ctx.principal, Scope::kWrite, "compensating a saga"); !allowed) {
+                 co_return ErrorResponse(allowed.error());
+               }
                auto outcome = co_await sagas->Compensate(ctx.principal, std::string(ctx.PathParam("id")));
                if (!outcome) co_return ErrorResponse(outcome.error());
                co_return OutcomeResponse(*outcome);
