@@ -16,6 +16,8 @@ struct Principal {
   // Cache keys this client may read, write or invalidate: keys starting with one of these.
   // Empty: the whole shared key space (API.md "Cache").
   std::vector<std::string> cache_prefixes;
+  // PostgreSQL role the client's statements run as (issue 6); empty: no role of its own.
+  std::string pg_role;
 
   bool Has(Scope scope) const { return (scopes & static_cast<std::uint8_t>(scope)) != 0; }
   // With the implications of API.md: write includes read, admin includes both.
