@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <future>
 #include <random>
 #include <thread>
@@ -244,6 +246,40 @@ TEST_F(Sagas, AnIdempotencyKeyOnAQueryWriteRunsItOnce) {
   auto bad_key = svc().Request("POST", "/api/v1/query", R"({"sql":"SELECT 1"})",
                                {{"Content-Type", "application/json"}, {"Idempotency-Key", std::string(256, 'k')}});
   EXPECT_EQ(bad_key.status, 400u);
+}
+
+TEST_F(Sagas, AnIdempotentWriteInvalidatesOnEveryCallAndRefusesCache) {
+  const std::string key = "idem:inv:" + std::to_string(::getpid()) + ":" + std::to_string(std::rand());
+  auto put_entry = [&] {
+    auto put = svc().Request("PUT", "/api/v1/cache/" + key, R"({"value":{"stale":true},"ttl":300})",
+                             {{"Content-Type", "application/json"}});
+    ASSERT_TRUE(put.status == 200u || put.status == 201u) << put.body;
+    ASSERT_EQ(svc().Get("/api/v1/cache/" + key).status, 200u);
+  };
+  const std::string body =
+      json::serialize(json::object{{"sql", "INSERT INTO saga_items (note) VALUES ('inv') RETURNING id"},
+                                   {"invalidate", {{"keys", json::array{json::value(key)}}}}});
+  auto write = [&] {
+    return svc().Request("POST", "/api/v1/query", body,
+                         {{"Content-Type", "application/json"}, {"Idempotency-Key", "q-inv-" + key}});
+  };
+  put_entry();
+  auto first = write();
+  ASSERT_EQ(first.status, 200u) << first.body;
+  EXPECT_EQ(svc().Get("/api/v1/cache/" + key).status, 404u) << "the write dropped the entry it made stale";
+  // The entry comes back (as if the first call's invalidation had been lost): the replay drops it too.
+  put_entry();
+  auto replay = write();
+  ASSERT_EQ(replay.status, 200u) << replay.body;
+  EXPECT_EQ(replay.Header("Idempotent-Replayed"), "true");
+  EXPECT_EQ(svc().Get("/api/v1/cache/" + key).status, 404u);
+  EXPECT_EQ(Scalar("SELECT count(*) FROM saga_items WHERE note = 'inv'"), "1");
+  // `cache` is for reads: with a key it is a 400 and nothing runs.
+  auto cached = svc().Request("POST", "/api/v1/query",
+                              R"({"sql":"SELECT count(*) FROM saga_items","cache":{"ttl":60}})",
+                              {{"Content-Type", "application/json"}, {"Idempotency-Key", "q-cache-" + key}});
+  EXPECT_EQ(cached.status, 400u) << cached.body;
+  EXPECT_EQ(Scalar("SELECT count(*) FROM coredb_idempotency WHERE key = 'q-cache-" + key + "'"), "0");
 }
 
 TEST_F(Sagas, BadInputIs400BeforeAnythingRuns) {

@@ -123,6 +123,75 @@ TEST_F(Vectors, TheTableAndItsIndexAreInTheVectorDatabase) {
   EXPECT_NE(all.find("(id)"), std::string::npos) << all;
 }
 
+TEST_F(Vectors, IndexOptionsAreAppliedListedAndDefaulted) {
+  const std::string tuned = UniqueName("tuned");
+  auto created = svc().Post("/api/v1/vectors/collections", {{"name", tuned},
+                                                              {"dimension", 3},
+                                                              {"metric", "cosine"},
+                                                              {"m", 24},
+                                                              {"efConstruction", 100},
+                                                              {"efSearch", 80}});
+  ASSERT_EQ(created.status, 201u) << created.body;
+  EXPECT_EQ(created.json.at("m"), 24);
+  EXPECT_EQ(created.json.at("efConstruction"), 100);
+  EXPECT_EQ(created.json.at("efSearch"), 80);
+  const std::string plain = UniqueName("plain");
+  auto defaulted = Create(plain, 3, "l2");
+  ASSERT_EQ(defaulted.status, 201u) << defaulted.body;
+  EXPECT_EQ(defaulted.json.at("m"), 16);
+  EXPECT_EQ(defaulted.json.at("efConstruction"), 64);
+  EXPECT_EQ(defaulted.json.at("efSearch"), 500) << "the default that reaches recall@10 >= 0.95 (bench/README.md)";
+
+  // The index is built with them…
+  auto r = svc().Query({{"database", "vector"},
+                        {"sql",
+                         "SELECT indexdef FROM pg_indexes WHERE schemaname = 'coredb_vectors' AND tablename = $1 "
+                         "AND indexdef LIKE '%hnsw%'"},
+                        {"params", json::array{json::value(tuned)}}});
+  ASSERT_EQ(r.status, 200u) << r.body;
+  ASSERT_EQ(r.json.at("rows").as_array().size(), 1u) << r.body;
+  const std::string indexdef(r.json.at("rows").at(0).at("indexdef").as_string());
+  EXPECT_NE(indexdef.find("m='24'"), std::string::npos) << indexdef;
+  EXPECT_NE(indexdef.find("ef_construction='100'"), std::string::npos) << indexdef;
+  // …and listed.
+  auto listed = svc().Get("/api/v1/vectors/collections");
+  ASSERT_EQ(listed.status, 200u) << listed.body;
+  bool seen = false;
+  for (const auto& c : listed.json.at("collections").as_array()) {
+    if (c.at("name") != json::value(tuned)) continue;
+    seen = true;
+    EXPECT_EQ(c.at("m"), 24);
+    EXPECT_EQ(c.at("efConstruction"), 100);
+    EXPECT_EQ(c.at("efSearch"), 80);
+  }
+  EXPECT_TRUE(seen) << listed.body;
+  ASSERT_EQ(Upsert(tuned, {Item("a", Vec({1, 0, 0})), Item("b", Vec({0, 1, 0}))}).status, 200u);
+  auto found = Search(tuned, {{"embedding", Vec({1, 0.1, 0})}, {"topK", 2}});
+  ASSERT_EQ(found.status, 200u) << found.body;
+  EXPECT_EQ(Ids(found), (std::vector<std::string>{"a", "b"}));
+
+  struct Case {
+    const char* what;
+    const char* body;
+  };
+  const Case bad[] = {
+      {"m 1", R"({"name":"o_x","dimension":3,"metric":"l2","m":1})"},
+      {"m 101", R"({"name":"o_x","dimension":3,"metric":"l2","m":101})"},
+      {"m a string", R"({"name":"o_x","dimension":3,"metric":"l2","m":"16"})"},
+      {"efConstruction 3", R"({"name":"o_x","dimension":3,"metric":"l2","efConstruction":3})"},
+      {"efConstruction below 2 m", R"({"name":"o_x","dimension":3,"metric":"l2","m":40,"efConstruction":64})"},
+      {"efSearch 0", R"({"name":"o_x","dimension":3,"metric":"l2","efSearch":0})"},
+      {"efSearch 1001", R"({"name":"o_x","dimension":3,"metric":"l2","efSearch":1001})"},
+  };
+  for (const auto& c : bad) {
+    auto rejected = RawPost("/api/v1/vectors/collections", c.body);
+    EXPECT_EQ(rejected.status, 400u) << c.what << ": " << rejected.body;
+    EXPECT_EQ(rejected.ErrorCode(), "INVALID_REQUEST") << c.what;
+  }
+  auto none = svc().Get("/api/v1/vectors/collections");
+  for (const auto& c : none.json.at("collections").as_array()) EXPECT_NE(c.at("name"), json::value("o_x"));
+}
+
 // --- exact search against brute force --------------------------------------------------------
 
 struct Metric {

@@ -107,5 +107,21 @@ TEST(VectorMetric, Names) {
   EXPECT_FALSE(ParseMetric("L2"));
 }
 
+TEST(VectorIndexOptions, DefaultsAreValidAndBoundsAreChecked) {
+  EXPECT_TRUE(ValidateIndexOptions(kDefaultIndexOptions));
+  EXPECT_EQ(kDefaultIndexOptions.m, 16);
+  EXPECT_EQ(kDefaultIndexOptions.ef_construction, 64);
+  EXPECT_EQ(kDefaultIndexOptions.ef_search, 500);
+  EXPECT_TRUE(ValidateIndexOptions(IndexOptions{2, 4, 1}));
+  EXPECT_TRUE(ValidateIndexOptions(IndexOptions{100, 1000, 1000}));
+  EXPECT_FALSE(ValidateIndexOptions(IndexOptions{1, 64, 40}));
+  EXPECT_FALSE(ValidateIndexOptions(IndexOptions{101, 1000, 40}));
+  EXPECT_FALSE(ValidateIndexOptions(IndexOptions{16, 3, 40}));
+  EXPECT_FALSE(ValidateIndexOptions(IndexOptions{16, 31, 40})) << "ef_construction below 2 m";
+  EXPECT_FALSE(ValidateIndexOptions(IndexOptions{16, 1001, 40}));
+  EXPECT_FALSE(ValidateIndexOptions(IndexOptions{16, 64, 0}));
+  EXPECT_FALSE(ValidateIndexOptions(IndexOptions{16, 64, 1001}));
+}
+
 }  // namespace
 }  // namespace coredb::vectors

@@ -242,7 +242,9 @@ awaitable<Result<void>> VectorStore::Initialize() {
   const std::string probe_sql =
       "SELECT (SELECT extversion FROM pg_extension WHERE extname = 'vector') AS installed, "
       "EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'vector') AS available, "
-      "to_regclass('coredb_vectors._collections') IS NOT NULL AS catalog";
+      "to_regclass('coredb_vectors._collections') IS NOT NULL AS catalog, "
+      "EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'coredb_vectors' AND table_name = "
+      "'_collections' AND column_name = 'ef_search') AS index_options";
   const SqlStatement probe{probe_sql, nullptr, RowMode::kObject, timeout_};
   auto probed = co_await backend_.Run(probe);
   if (!probed) {
@@ -279,13 +281,19 @@ awaitable<Result<void>> VectorStore::Initialize() {
       if (v.is_string()) version = std::string(v.get_string());
     }
   }
-  if (!row.at("catalog").as_bool()) {
+  if (!row.at("catalog").as_bool() || !row.at("index_options").as_bool()) {
+    // The index options (m, ef_construction, ef_search) came after the first catalogs: a catalog
+    // without them gains them (NULL = the defaults those collections were built with).
     const std::string schema_sql = "CREATE SCHEMA IF NOT EXISTS coredb_vectors";
     const std::string catalog_sql =
         "CREATE TABLE IF NOT EXISTS coredb_vectors._collections (name text PRIMARY KEY, dimension integer NOT "
         "NULL, metric text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())";
+    const std::string options_sql =
+        "ALTER TABLE coredb_vectors._collections ADD COLUMN IF NOT EXISTS m integer, ADD COLUMN IF NOT EXISTS "
+        "ef_construction integer, ADD COLUMN IF NOT EXISTS ef_search integer";
     std::vector<SqlStatement> statements{SqlStatement{schema_sql, nullptr, RowMode::kObject, timeout_},
-                                         SqlStatement{catalog_sql, nullptr, RowMode::kObject, timeout_}};
+                                         SqlStatement{catalog_sql, nullptr, RowMode::kObject, timeout_},
+                                         SqlStatement{options_sql, nullptr, RowMode::kObject, timeout_}};
     auto created = co_await backend_.RunBatch(statements, true, timeout_);
     Error failure;
     bool failed = !created;
@@ -344,7 +352,7 @@ awaitable<Result<VectorStore::Meta>> VectorStore::LoadMeta(const std::string& na
     if (auto it = meta_.find(name); it != meta_.end()) co_return it->second;
   }
   meta_.erase(name);
-  const std::string sql = "SELECT dimension, metric FROM coredb_vectors._collections WHERE name = $1";
+  const std::string sql = "SELECT dimension, metric, ef_search FROM coredb_vectors._collections WHERE name = $1";
   const json::array params{json::string(name)};
   const SqlStatement statement{sql, &params, RowMode::kObject, timeout_};
   auto outcome = co_await backend_.Run(statement);
@@ -354,37 +362,61 @@ awaitable<Result<VectorStore::Meta>> VectorStore::LoadMeta(const std::string& na
   const json::object& row = rows->front().as_object();
   auto metric = ParseMetric(row.at("metric").as_string());
   if (!metric) co_return MakeError(ErrorCode::kInternal, "catalog row of '" + name + "' has an unknown metric");
-  Meta meta{row.at("dimension").as_int64(), *metric};
+  Meta meta{row.at("dimension").as_int64(), *metric, kDefaultIndexOptions.ef_search};
+  if (row.at("ef_search").is_int64()) meta.ef_search = row.at("ef_search").as_int64();
   // Bounded: the map only ever holds collections that exist (or existed) in the catalog.
   if (meta_.size() >= 100000) meta_.clear();
   meta_[name] = meta;
   co_return meta;
 }
 
+Result<void> ValidateIndexOptions(const IndexOptions& options) {
+  if (options.m < 2 || options.m > 100) {
+    return MakeError(ErrorCode::kInvalidRequest, "'m' must be an integer in 2..100");
+  }
+  if (options.ef_construction < 4 || options.ef_construction > 1000) {
+    return MakeError(ErrorCode::kInvalidRequest, "'efConstruction' must be an integer in 4..1000");
+  }
+  if (options.ef_construction < 2 * options.m) {
+    return MakeError(ErrorCode::kInvalidRequest, "'efConstruction' must be at least twice 'm' (pgvector's rule)");
+  }
+  if (options.ef_search < 1 || options.ef_search > kMaxEfSearch) {
+    return MakeError(ErrorCode::kInvalidRequest, "'efSearch' must be an integer in 1.." + std::to_string(kMaxEfSearch));
+  }
+  return {};
+}
+
 awaitable<Result<CollectionInfo>> VectorStore::CreateCollection(std::string name, std::int64_t dimension,
-                                                                Metric metric) {
+                                                                Metric metric, IndexOptions options) {
   if (auto valid = ValidateCollectionName(name); !valid) co_return valid.error();
   if (dimension < 1 || dimension > kMaxDimension) {
     co_return MakeError(ErrorCode::kInvalidRequest,
                         "'dimension' must be an integer in 1.." + std::to_string(kMaxDimension));
   }
+  if (auto valid = ValidateIndexOptions(options); !valid) co_return valid.error();
   auto ready = co_await EnsureReady();
   if (!ready) co_return ready.error();
 
   const std::string table = QualifiedTable(name);
   const bool indexed = dimension <= kMaxIndexedDimension;
   const std::string insert_sql =
-      std::string("INSERT INTO ") + kCatalog + " (name, dimension, metric) VALUES ($1, $2, $3) RETURNING created_at";
+      std::string("INSERT INTO ") + kCatalog +
+      " (name, dimension, metric, m, ef_construction, ef_search) VALUES ($1, $2, $3, $4, $5, $6) RETURNING created_at";
   // The dimension is a validated integer, the metric one of three constants, the name validated.
   const std::string table_sql = "CREATE TABLE " + table + " (id text PRIMARY KEY, embedding vector(" +
                                 std::to_string(dimension) +
                                 ") NOT NULL, metadata jsonb NOT NULL DEFAULT '{}'::jsonb, created_at timestamptz NOT "
                                 "NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())";
-  const std::string hnsw_sql = "CREATE INDEX ON " + table + " USING hnsw (embedding " + OperatorClass(metric) + ")";
+  // m and ef_construction are validated integers.
+  const std::string hnsw_sql = "CREATE INDEX ON " + table + " USING hnsw (embedding " + OperatorClass(metric) +
+                               ") WITH (m = " + std::to_string(options.m) +
+                               ", ef_construction = " + std::to_string(options.ef_construction) + ")";
   const std::string gin_sql = "CREATE INDEX ON " + table + " USING gin (metadata jsonb_path_ops)";
   const std::string comment_sql = "COMMENT ON TABLE " + table + " IS 'coredb vector collection: dimension " +
                                   std::to_string(dimension) + ", metric " + MetricName(metric) + "'";
-  const json::array params{json::string(name), dimension, json::string(MetricName(metric))};
+  const json::array params{json::string(name),  dimension,
+                           json::string(MetricName(metric)), options.m,
+                           options.ef_construction, options.ef_search};
   std::vector<SqlStatement> statements{SqlStatement{insert_sql, &params, RowMode::kObject, timeout_},
                                        SqlStatement{table_sql, nullptr, RowMode::kObject, timeout_},
                                        SqlStatement{gin_sql, nullptr, RowMode::kObject, timeout_},
@@ -398,12 +430,13 @@ awaitable<Result<CollectionInfo>> VectorStore::CreateCollection(std::string name
     }
     co_return error;
   }
-  meta_[name] = Meta{dimension, metric};
+  meta_[name] = Meta{dimension, metric, options.ef_search};
   CollectionInfo info;
   info.name = name;
   info.dimension = dimension;
   info.metric = metric;
   info.indexed = indexed;
+  info.options = options;
   info.count = 0;
   if (const json::array* rows = Rows(outcome->front()); rows != nullptr && !rows->empty()) {
     info.created_at = rows->front().as_object().at("created_at");
@@ -414,7 +447,8 @@ awaitable<Result<CollectionInfo>> VectorStore::CreateCollection(std::string name
 awaitable<Result<std::vector<CollectionInfo>>> VectorStore::ListCollections() {
   auto ready = co_await EnsureReady();
   if (!ready) co_return ready.error();
-  const std::string sql = std::string("SELECT name, dimension, metric, created_at FROM ") + kCatalog + " ORDER BY name";
+  const std::string sql = std::string("SELECT name, dimension, metric, m, ef_construction, ef_search, created_at FROM ") +
+                          kCatalog + " ORDER BY name";
   const SqlStatement statement{sql, nullptr, RowMode::kObject, timeout_};
   auto outcome = co_await backend_.Run(statement);
   if (!outcome) co_return outcome.error();
@@ -426,6 +460,9 @@ awaitable<Result<std::vector<CollectionInfo>>> VectorStore::ListCollections() {
     info.dimension = row.at("dimension").as_int64();
     info.metric = ParseMetric(row.at("metric").as_string()).value_or(Metric::kL2);
     info.indexed = info.dimension <= kMaxIndexedDimension;
+    if (row.at("m").is_int64()) info.options.m = row.at("m").as_int64();
+    if (row.at("ef_construction").is_int64()) info.options.ef_construction = row.at("ef_construction").as_int64();
+    if (row.at("ef_search").is_int64()) info.options.ef_search = row.at("ef_search").as_int64();
     info.created_at = row.at("created_at");
     out.push_back(std::move(info));
   }
@@ -561,28 +598,15 @@ awaitable<Result<json::array>> VectorStore::Search(std::string name, SearchReque
   auto meta = co_await LoadMeta(name, false);
   if (!meta) co_return meta.error();
 
-  // hnsw.ef_search bounds how many rows an HNSW scan returns: never below topK. Set for this
-  // query only (set_config(..., true) is transaction-local and the pipeline is one transaction).
-  std::optional<std::int64_t> ef;
-  if (request.ef_search)
-    ef = std::max(*request.ef_search, request.top_k);
-  else if (request.top_k > 40)
-    ef = request.top_k;
+  // hnsw.ef_search bounds how many rows an HNSW scan returns (the recall/latency trade-off): the
+  // request's, else the collection's, never below topK. Set for this query only
+  // (set_config(..., true) is transaction-local and the pipeline is one transaction).
+  const std::int64_t ef = std::max(request.ef_search.value_or(meta->ef_search), request.top_k);
   const bool filtered = where != "true";
-  std::string settings_sql;
-  json::array settings_params;
-  if (ef || (filtered && iterative_scan_)) {
-    settings_sql = "SELECT ";
-    if (ef) {
-      settings_params.push_back(json::string(std::to_string(*ef)));
-      settings_sql += "set_config('hnsw.ef_search', $1, true)";
-    }
-    if (filtered && iterative_scan_) {
-      // pgvector >= 0.8: keep scanning the index until topK rows pass the filter, in exact order.
-      settings_sql += ef ? ", " : "";
-      settings_sql += "set_config('hnsw.iterative_scan', 'strict_order', true)";
-    }
-  }
+  json::array settings_params{json::string(std::to_string(ef))};
+  std::string settings_sql = "SELECT set_config('hnsw.ef_search', $1, true)";
+  // pgvector >= 0.8: keep scanning the index until topK rows pass the filter, in exact order.
+  if (filtered && iterative_scan_) settings_sql += ", set_config('hnsw.iterative_scan', 'strict_order', true)";
 
   for (int attempt = 0;; ++attempt) {
     if (request.embedding == nullptr) co_return MakeError(ErrorCode::kInvalidRequest, "missing 'embedding'");
@@ -597,9 +621,7 @@ awaitable<Result<json::array>> VectorStore::Search(std::string name, SearchReque
                                    " $1::vector LIMIT $2";
     const json::array guard_params{json::string(name), meta->dimension, json::string(MetricName(meta->metric))};
     std::vector<SqlStatement> statements{SqlStatement{kGuardSql, &guard_params, RowMode::kObject, timeout_}};
-    if (!settings_sql.empty()) {
-      statements.push_back(SqlStatement{settings_sql, &settings_params, RowMode::kObject, timeout_});
-    }
+    statements.push_back(SqlStatement{settings_sql, &settings_params, RowMode::kObject, timeout_});
     statements.push_back(SqlStatement{search_sql, &params, RowMode::kObject, timeout_});
     auto outcome = co_await RunAtomic(statements, name);
     if (!outcome && HasSqlState(outcome.error(), "22012") && attempt == 0) {

@@ -348,10 +348,11 @@ boost::asio::awaitable<Response> RunIdempotent(const QueryDependencies& deps, Re
   if (key.empty() || key.size() > 255 || !printable) {
     co_return ErrorResponse(Error(ErrorCode::kInvalidRequest, "Idempotency-Key must be 1..255 visible ASCII characters"));
   }
-  if (q.cache || q.invalidate) {
+  if (q.cache) {
     co_return ErrorResponse(Error(ErrorCode::kInvalidRequest,
-                                  "Idempotency-Key cannot be combined with 'cache' or 'invalidate' in this version"));
+                                  "Idempotency-Key is for writes and 'cache' for reads: they cannot be combined"));
   }
+  if (auto ok = CheckCacheAccess(ctx.principal, q); !ok) co_return ErrorResponse(ok.error());
   if (q.connection_id || q.transaction_id || q.database != Database::kPostgresql || deps.idempotency == nullptr) {
     co_return ErrorResponse(Error(ErrorCode::kInvalidRequest,
                                   "Idempotency-Key applies to a single postgresql statement outside leases and "
@@ -360,6 +361,12 @@ boost::asio::awaitable<Response> RunIdempotent(const QueryDependencies& deps, Re
   auto outcome = co_await deps.idempotency->Run(ctx.principal, std::move(key), sagas::RequestHash(ctx.request.body()),
                                                 statement);
   if (!outcome) co_return ErrorResponse(outcome.error());
+  if (q.invalidate) {
+    // A replay invalidates again: the first call may have committed and then lost its
+    // invalidation (crash, Redis down); invalidating twice is harmless.
+    auto invalidated = co_await deps.cache.Invalidate(q.invalidate->tags, q.invalidate->patterns);
+    if (!invalidated) spdlog::warn("cache: invalidation after a write failed: {}", invalidated.error().message);
+  }
   Response r = JsonResponse(200, outcome->body);
   if (outcome->replayed) r.headers.emplace_back("Idempotent-Replayed", "true");
   co_return r;

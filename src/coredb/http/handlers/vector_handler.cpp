@@ -19,6 +19,9 @@ json::object CollectionJson(const vectors::CollectionInfo& c) {
                  {"dimension", c.dimension},
                  {"metric", vectors::MetricName(c.metric)},
                  {"index", c.indexed ? "hnsw" : "none"},
+                 {"m", c.options.m},
+                 {"efConstruction", c.options.ef_construction},
+                 {"efSearch", c.options.ef_search},
                  {"createdAt", c.created_at}};
   if (c.count) o["count"] = *c.count;
   return o;
@@ -39,17 +42,24 @@ void RegisterVectorRoutes(Router& router, vectors::VectorStore& store) {
         auto body = ParseJsonObject(ctx.request);
         if (!body) co_return ErrorResponse(body.error());
         FieldReader in(*body);
-        in.AllowOnly({"name", "dimension", "metric"});
+        in.AllowOnly({"name", "dimension", "metric", "m", "efConstruction", "efSearch"});
         auto name = in.String("name", FieldReader::Required::kYes);
         auto dimension = in.Integer("dimension", 1, vectors::kMaxDimension, FieldReader::Required::kYes);
         auto metric_name = in.String("metric", FieldReader::Required::kYes);
+        auto m = in.Integer("m", 2, 100, FieldReader::Required::kNo);
+        auto ef_construction = in.Integer("efConstruction", 4, 1000, FieldReader::Required::kNo);
+        auto ef_search = in.Integer("efSearch", 1, vectors::kMaxEfSearch, FieldReader::Required::kNo);
         if (in.failed()) co_return ErrorResponse(in.error());
         auto metric = vectors::ParseMetric(*metric_name);
         if (!metric) {
           co_return ErrorResponse(Error(ErrorCode::kInvalidRequest, "unknown metric '" + std::string(*metric_name) +
                                                                         "' (expected cosine, l2 or ip)"));
         }
-        auto created = co_await s->CreateCollection(std::string(*name), *dimension, *metric);
+        vectors::IndexOptions options;
+        if (m) options.m = *m;
+        if (ef_construction) options.ef_construction = *ef_construction;
+        if (ef_search) options.ef_search = *ef_search;
+        auto created = co_await s->CreateCollection(std::string(*name), *dimension, *metric, options);
         if (!created) co_return ErrorResponse(created.error());
         co_return JsonResponse(201, CollectionJson(*created));
       });
