@@ -211,8 +211,12 @@ asio::awaitable<Result<SagaOutcome>> AwaitDetached(asio::any_io_executor executo
                                                    std::function<asio::awaitable<Result<SagaOutcome>>()> work) {
   auto state = std::make_shared<Detached>(executor);
   asio::co_spawn(executor, RunDetached(state, std::move(work)), asio::detached);
-  auto [ec] = co_await state->done.async_wait(asio::as_tuple(asio::use_awaitable));
-  (void)ec;
+  // co_spawn may run the work inline up to its first suspension: when it finished without one
+  // (an early error), the timer's cancel() came before any wait and waiting now would never end.
+  if (!state->outcome) {
+    auto [ec] = co_await state->done.async_wait(asio::as_tuple(asio::use_awaitable));
+    (void)ec;
+  }
   if (!state->outcome) co_return Error(ErrorCode::kDatabaseUnavailable, "the caller went away; the saga goes on");
   co_return std::move(*state->outcome);
 }
