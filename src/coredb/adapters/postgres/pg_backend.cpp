@@ -60,15 +60,28 @@ void PgBackend::Report(MaybePermit& permit, Clock::time_point started, const Err
 namespace {
 
 // The error a batch reports: the whole batch's, else its first backend failure, else its first.
-const Error* BatchError(const Result<std::vector<Result<SqlOutcome>>>& results) {
-  if (!results) return &results.error();
-  const Error* first = nullptr;
+std::optional<Error> BatchError(const Result<std::vector<Result<SqlOutcome>>>& results) {
+  std::optional<Error> first;
+  if (!results) {
+    first.emplace(results.error());
+    return first;
+  }
   for (const auto& r : *results) {
     if (r) continue;
-    if (IsBackendFailure(r.error())) return &r.error();
-    if (first == nullptr) first = &r.error();
+    if (IsBackendFailure(r.error())) {
+      first.emplace(r.error());
+      return first;
+    }
+    if (!first) first.emplace(r.error());
   }
   return first;
+}
+
+template <class T>
+std::optional<Error> ErrorOf(const Result<T>& result) {
+  std::optional<Error> error;
+  if (!result) error.emplace(result.error());
+  return error;
 }
 
 }  // namespace
@@ -84,11 +97,13 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::Run(const SqlStatement& st
   if (!connection) {
     // A full pool or an open breaker refused us: the backend was not asked (nothing to report
     // but a refused connect, which is the backend's failure).
-    Report(*permit, started, &connection.error());
+    const auto error = ErrorOf(connection);
+    Report(*permit, started, &*error);
     co_return connection.error();
   }
   auto outcome = co_await RunUnguarded(**connection, statement);
-  Report(*permit, started, outcome ? nullptr : &outcome.error());
+  const auto error = ErrorOf(outcome);
+  Report(*permit, started, error ? &*error : nullptr);
   co_return outcome;
 }
 
@@ -97,7 +112,8 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunOn(Connection& connecti
   if (!permit) co_return permit.error();
   const auto started = Clock::now();
   auto outcome = co_await RunUnguarded(connection, statement);
-  Report(*permit, started, outcome ? nullptr : &outcome.error());
+  const auto error = ErrorOf(outcome);
+  Report(*permit, started, error ? &*error : nullptr);
   co_return outcome;
 }
 
@@ -162,7 +178,8 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBa
   if (!permit) co_return permit.error();
   const auto started = Clock::now();
   auto results = co_await RunBatchUnguarded(connection, statements, atomic, timeout);
-  Report(*permit, started, BatchError(results));
+  const auto error = BatchError(results);
+  Report(*permit, started, error ? &*error : nullptr);
   co_return results;
 }
 
