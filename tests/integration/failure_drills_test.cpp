@@ -338,7 +338,9 @@ TEST(Metrics, ExpositionIsValidAndUsesRouteTemplates) {
   EXPECT_GE(*p.Value("coredb_http_requests_total", {{"route", "unmatched"}, {"status", "404"}}), 1);
   for (const auto& s : p.samples) {
     auto route = s.labels.find("route");
-    if (route != s.labels.end()) EXPECT_EQ(route->second.find("12345"), std::string::npos) << route->second;
+    if (route != s.labels.end()) {
+      EXPECT_EQ(route->second.find("12345"), std::string::npos) << route->second;
+    }
   }
   for (const char* family : {"coredb_pool_connections", "coredb_pool_max", "coredb_pool_utilization_ratio",
                              "coredb_leases_expired_total", "coredb_cache_requests_total",
