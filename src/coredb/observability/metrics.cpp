@@ -175,7 +175,7 @@ std::string Metrics::Render(const MetricsSnapshot& s) const {
   for (const auto& [code, n] : errors_) w.Sample("coredb_errors_total", Label("code", code), n);
 
   static constexpr Database kSqlDatabases[] = {Database::kPostgresql, Database::kVector};
-  w.Family("coredb_query_duration_seconds", "histogram", "Statement and batch duration on the server, by database.");
+  w.Family("coredb_query_duration_seconds", "histogram", "Statement and batch duration (pool wait included), by database.");
   for (Database db : kSqlDatabases) {
     w.HistogramSeries("coredb_query_duration_seconds", Label("database", DatabaseName(db)),
                       queries_[static_cast<std::size_t>(db)].duration);
