@@ -363,8 +363,18 @@ TEST(Metrics, MetricsTokenProtectsTheScrape) {
 }
 
 TEST(Shutdown, ReadinessTurns503FirstAndScrapesStillAnswerDuringTheDrainDelay) {
+  const std::string table = "drill_shutdown_" + std::to_string(::getpid());
+  Psql db(RequireEnv("DATABASE_URL"));
+  db.Exec("DROP TABLE IF EXISTS " + table);
+  db.Exec("CREATE TABLE " + table + " (id int PRIMARY KEY)");
   ServiceProcess svc(ServiceProcess::Env{{"SHUTDOWN_DRAIN_DELAY", "1500"}});
   ASSERT_EQ(svc.Get("/health/ready").status, 200u);
+  // An open transaction with a write, and a lease: both are given back (rolled back) at shutdown.
+  auto begun = svc.Post("/api/v1/transaction/begin", json::object{});
+  ASSERT_EQ(begun.status, 200u) << begun.body;
+  const std::string tx(begun.json.at("transactionId").as_string());
+  ASSERT_EQ(svc.Query({{"sql", "INSERT INTO " + table + " VALUES (1)"}, {"transactionId", tx}}).status, 200u);
+  ASSERT_EQ(svc.Post("/api/v1/connections/acquire", {{"database", "postgresql"}}).status, 200u);
   auto in_flight = std::async(std::launch::async, [&] { return svc.Query({{"sql", "SELECT pg_sleep(1)"}}); });
   std::this_thread::sleep_for(200ms);
   ::kill(svc.pid(), SIGTERM);
@@ -378,6 +388,15 @@ TEST(Shutdown, ReadinessTurns503FirstAndScrapesStillAnswerDuringTheDrainDelay) {
   EXPECT_EQ(query.status, 200u);  // still serving while load balancers take us out
   EXPECT_EQ(in_flight.get().status, 200u);
   EXPECT_EQ(svc.Terminate(15s), 0) << svc.Output();
+  EXPECT_EQ(db.Scalar("SELECT count(*) FROM " + table), "0");  // the open transaction was rolled back
+  std::string left = "1";
+  for (int i = 0; i < 40 && left != "0"; ++i) {
+    left = db.Scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'coredb' "
+                     "AND backend_type = 'client backend'");  // every connection of the stopped service closed
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(left, "0");
+  db.Exec("DROP TABLE IF EXISTS " + table);
 }
 
 }  // namespace
