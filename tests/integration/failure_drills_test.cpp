@@ -164,7 +164,7 @@ TEST(FailureDrill, PostgresKilledUnderLoadOf50ClientsRecoversWithoutLosingRows) 
               open_ms.size(), open_ms[open_ms.size() / 2], p95, open_ms.back());
   EXPECT_LT(p95, 100.0);
   EXPECT_EQ(unexpected, 0u);
-  EXPECT_EQ(during.Value("coredb_circuit_breaker_state", {{"backend", "postgresql"}}), 2);
+  EXPECT_GE(during.Value("coredb_circuit_breaker_state", {{"backend", "postgresql"}}).value_or(0), 1);  // open, or half-open probing
 
   // Readiness flipped within 2 s of the kill and came back after the restart.
   ASSERT_TRUE(ready_503.has_value());
