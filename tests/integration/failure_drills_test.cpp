@@ -176,12 +176,13 @@ TEST(FailureDrill, PostgresKilledUnderLoadOf50ClientsRecoversWithoutLosingRows) 
   ASSERT_TRUE(first_ok_after.has_value());
   EXPECT_LE(Ms(*first_ok_after - back_at), 5000.0);
 
-  // No row the service acknowledged is missing.
+  // No row the service acknowledged is missing (a new connection: the kill ended the first).
+  Psql checked(RequireEnv("DATABASE_URL"));
   ASSERT_FALSE(acknowledged.empty());
   std::string ids;
   for (auto id : acknowledged) ids += (ids.empty() ? "" : ",") + std::to_string(id);
   const std::string present =
-      db.Scalar("SELECT count(*) FROM " + table + " WHERE id = ANY('{" + ids + "}'::bigint[])");
+      checked.Scalar("SELECT count(*) FROM " + table + " WHERE id = ANY('{" + ids + "}'::bigint[])");
   EXPECT_EQ(present, std::to_string(acknowledged.size()));
 
   // No leaked connection: nothing in use or queued once the load stopped.
@@ -193,20 +194,22 @@ TEST(FailureDrill, PostgresKilledUnderLoadOf50ClientsRecoversWithoutLosingRows) 
   EXPECT_GE(*after.Value("coredb_circuit_breaker_transitions_total", {{"backend", "postgresql"}, {"to", "open"}}), 1);
   EXPECT_EQ(after.Value("coredb_circuit_breaker_state", {{"backend", "postgresql"}}), 0);
   EXPECT_GE(*after.Value("coredb_errors_total", {{"code", "CIRCUIT_OPEN"}}), 1);
-  const std::string server_side = db.Scalar(
+  const std::string server_side = checked.Scalar(
       "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'coredb' AND backend_type = 'client backend'");
   EXPECT_LE(std::stoi(server_side), 20 + 2);  // pool + health probe + saga sweep
-  db.Exec("DROP TABLE IF EXISTS " + table);
+  checked.Exec("DROP TABLE IF EXISTS " + table);
 }
 
 TEST(FailureDrill, OpenBreakerAnswersCircuitOpenWithRetryAfterAndSqlErrorsNeverOpenIt) {
   ServiceProcess svc(ServiceProcess::Env{{"BREAKER_POSTGRESQL_VOLUME_THRESHOLD", "3"},
+                                         {"BREAKER_POSTGRESQL_ROLLING_WINDOW_MS", "1000"},
                                          {"BREAKER_POSTGRESQL_RESET_TIMEOUT_MS", "3000"}});
   // Client errors are the caller's: 20 syntax errors and constraint-free failures keep it closed.
   for (int i = 0; i < 20; ++i) EXPECT_EQ(svc.Query({{"sql", "SELEC 1"}}).status, 400u);
   EXPECT_EQ(svc.Query({{"sql", "SELECT 1/0"}}).status, 400u);
   EXPECT_EQ(svc.Query({{"sql", "SELECT 1"}}).status, 200u);
   EXPECT_EQ(Scrape(svc).Value("coredb_circuit_breaker_state", {{"backend", "postgresql"}}), 0);
+  std::this_thread::sleep_for(1100ms);  // a fresh 1 s window: the successes above have left it
 
   std::optional<HttpResult> open;
   {
@@ -368,6 +371,7 @@ TEST(Shutdown, ReadinessTurns503FirstAndScrapesStillAnswerDuringTheDrainDelay) {
   db.Exec("DROP TABLE IF EXISTS " + table);
   db.Exec("CREATE TABLE " + table + " (id int PRIMARY KEY)");
   ServiceProcess svc(ServiceProcess::Env{{"SHUTDOWN_DRAIN_DELAY", "1500"}});
+  for (int i = 0; i < 100 && svc.Get("/health/ready").status != 200; ++i) std::this_thread::sleep_for(50ms);
   ASSERT_EQ(svc.Get("/health/ready").status, 200u);
   // An open transaction with a write, and a lease: both are given back (rolled back) at shutdown.
   auto begun = svc.Post("/api/v1/transaction/begin", json::object{});
