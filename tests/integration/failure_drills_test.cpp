@@ -14,6 +14,7 @@
 #include <future>
 #include <mutex>
 #include <thread>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace coredb::testing {
@@ -401,6 +402,20 @@ TEST(Shutdown, ReadinessTurns503FirstAndScrapesStillAnswerDuringTheDrainDelay) {
   }
   EXPECT_EQ(left, "0");
   db.Exec("DROP TABLE IF EXISTS " + table);
+}
+
+TEST(Config, UnknownOrInvalidBreakerSettingsStopTheStartUp) {
+  const std::string cmd = "env BREAKER_POSTGRES_TIMEOUT_MS=5 BREAKER_REDIS_RESET_TIMEOUT_MS=abc "
+                          "COREDB_ADMIN_TOKEN=0123456789abcdef PORT=0 '" COREDB_BINARY "' serve 2>&1";
+  std::string output;
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[4096];
+  while (std::fgets(buf, sizeof buf, p) != nullptr) output += buf;
+  const int status = pclose(p);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << output;
+  EXPECT_NE(output.find("config: BREAKER_POSTGRES_TIMEOUT_MS is not a breaker setting"), std::string::npos) << output;
+  EXPECT_NE(output.find("config: BREAKER_REDIS_RESET_TIMEOUT_MS must be an integer"), std::string::npos) << output;
 }
 
 }  // namespace
