@@ -87,5 +87,53 @@ TEST(Config, EveryProblemIsReportedOnItsOwnLine) {
   EXPECT_EQ(r.problems[0], "PORT must be an integer in 0..65535 (got \"http\")");
 }
 
+LoadResult LoadWithNames(std::map<std::string, std::string> vars) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : vars) names.push_back(name);
+  return Load(
+      [&](const std::string& name) -> std::optional<std::string> {
+        auto it = vars.find(name);
+        if (it == vars.end()) return std::nullopt;
+        return it->second;
+      },
+      names);
+}
+
+TEST(Config, BreakerSettingsPerBackend) {
+  auto r = LoadWithNames({{"BREAKER_POSTGRESQL_RESET_TIMEOUT_MS", "750"},
+                          {"BREAKER_POSTGRESQL_VOLUME_THRESHOLD", "3"},
+                          {"BREAKER_VECTOR_TIMEOUT_MS", "5000"},
+                          {"BREAKER_REDIS_ERROR_THRESHOLD_PERCENT", "25"}});
+  ASSERT_TRUE(r.ok()) << r.problems[0];
+  EXPECT_EQ(r.config.breaker_postgresql.reset_timeout.count(), 750);
+  EXPECT_EQ(r.config.breaker_postgresql.volume_threshold, 3u);
+  EXPECT_EQ(r.config.breaker_postgresql.error_threshold_percent, 50u);
+  EXPECT_EQ(r.config.breaker_vector.timeout.count(), 5000);
+  EXPECT_EQ(r.config.breaker_redis.error_threshold_percent, 25u);
+  EXPECT_EQ(r.config.breaker_redis.reset_timeout.count(), 1000);
+}
+
+TEST(Config, UnknownOrInvalidBreakerSettingsAreStartUpErrorsNamingTheVariable) {
+  auto unknown = LoadWithNames({{"BREAKER_POSTGRES_TIMEOUT_MS", "100"}});
+  ASSERT_EQ(unknown.problems.size(), 1u);
+  EXPECT_EQ(unknown.problems[0].rfind("BREAKER_POSTGRES_TIMEOUT_MS is not a breaker setting", 0), 0u);
+  auto misspelt = LoadWithNames({{"BREAKER_REDIS_RESET_TIMEOUT", "100"}});
+  ASSERT_EQ(misspelt.problems.size(), 1u);
+  EXPECT_NE(misspelt.problems[0].find("BREAKER_REDIS_RESET_TIMEOUT"), std::string::npos);
+  auto invalid = LoadWithNames({{"BREAKER_VECTOR_ERROR_THRESHOLD_PERCENT", "150"}});
+  ASSERT_EQ(invalid.problems.size(), 1u);
+  EXPECT_EQ(invalid.problems[0], "BREAKER_VECTOR_ERROR_THRESHOLD_PERCENT must be an integer in 1..100 (got \"150\")");
+  auto window = LoadWithNames({{"BREAKER_REDIS_ROLLING_WINDOW_MS", "100"}, {"BREAKER_REDIS_ROLLING_BUCKETS", "500"}});
+  EXPECT_EQ(window.problems.size(), 1u);
+}
+
+TEST(Config, MetricsTokenAndDrainDelay) {
+  auto r = LoadWith({{"METRICS_TOKEN", "scrape-token-0123456789"}, {"SHUTDOWN_DRAIN_DELAY", "1500"}});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.config.metrics_token, "scrape-token-0123456789");
+  EXPECT_EQ(r.config.http.shutdown_drain_delay.count(), 1500);
+  EXPECT_FALSE(LoadWith({{"METRICS_TOKEN", "short"}}).ok());
+}
+
 }  // namespace
 }  // namespace coredb::config

@@ -11,6 +11,7 @@
 #include "coredb/core/token_auth.hpp"
 #include "coredb/http/handlers/cache_handler.hpp"
 #include "coredb/http/handlers/health_handler.hpp"
+#include "coredb/http/handlers/metrics_handler.hpp"
 #include "coredb/http/handlers/migrations_handler.hpp"
 #include "coredb/http/handlers/platform_handler.hpp"
 #include "coredb/http/handlers/query_handler.hpp"
@@ -22,6 +23,7 @@
 #include "coredb/migrations/pg_migrator.hpp"
 #include "coredb/observability/health.hpp"
 #include "coredb/observability/logging.hpp"
+#include "coredb/observability/metrics.hpp"
 #include "coredb/platform/platform_service.hpp"
 #include "coredb/sagas/idempotency.hpp"
 #include "coredb/sagas/saga_service.hpp"
@@ -31,7 +33,9 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <spdlog/spdlog.h>
@@ -124,22 +128,47 @@ sagas::SagaOptions MakeSagaOptions(const config::Config& cfg) {
   return options;
 }
 
-cache::CacheManagerOptions MakeCacheOptions(const config::RedisConfig& r) {
-  cache::CacheManagerOptions options;
-  options.command_timeout = r.command_timeout;
-  options.breaker.name = "redis";
-  options.breaker.error_threshold_percent = 50;
-  options.breaker.volume_threshold = 5;
-  options.breaker.rolling_window = std::chrono::milliseconds(10000);
-  options.breaker.rolling_buckets = 10;
-  options.breaker.reset_timeout = std::chrono::milliseconds(1000);
+CircuitBreakerOptions MakeBreakerOptions(const std::string& name, const config::BreakerConfig& b) {
+  CircuitBreakerOptions options;
+  options.name = name;
+  options.call_timeout = b.timeout;
+  options.error_threshold_percent = b.error_threshold_percent;
+  options.volume_threshold = b.volume_threshold;
+  options.rolling_window = b.rolling_window;
+  options.rolling_buckets = b.rolling_buckets;
+  options.reset_timeout = b.reset_timeout;
   return options;
+}
+
+cache::CacheManagerOptions MakeCacheOptions(const config::Config& cfg) {
+  cache::CacheManagerOptions options;
+  options.command_timeout = cfg.redis.command_timeout;
+  options.breaker = MakeBreakerOptions("redis", cfg.breaker_redis);
+  return options;
+}
+
+observability::PoolSnapshot PoolSnapshotOf(const char* name, const sessions::DatabaseStats& s) {
+  observability::PoolSnapshot p;
+  p.database = name;
+  p.max = s.max;
+  p.size = s.size;
+  p.active = s.active;
+  p.idle = s.idle;
+  p.leased = s.leased;
+  p.waiting = s.waiting;
+  p.utilization = s.utilization;
+  p.expired_total = s.expired_total;
+  p.timeouts_total = s.timeouts_total;
+  return p;
 }
 
 // Everything the running service owns, in construction order (destroyed in reverse).
 struct Service {
   explicit Service(const config::Config& cfg, std::vector<migrations::Migration> migration_set = {})
       : config(cfg),
+        metrics(COREDB_VERSION),
+        pg_breaker(MakeBreakerOptions("postgresql", cfg.breaker_postgresql)),
+        vector_breaker(MakeBreakerOptions("vector", cfg.breaker_vector)),
         pg_pool(ioc.get_executor(), MakePoolOptions("postgresql", cfg.postgres, cfg, cfg.postgres.pool_size),
                 cancel_worker),
         vector_pool(ioc.get_executor(), MakePoolOptions("vector", cfg.vector, cfg, cfg.vector.pool_size),
@@ -163,7 +192,7 @@ struct Service {
                  redis_pool),
         session_backend(redis_sessions),
         cache_store(redis_client),
-        cache(ioc.get_executor(), cache_store, MakeCacheOptions(cfg.redis)),
+        cache(ioc.get_executor(), cache_store, MakeCacheOptions(cfg)),
         sagas(ioc.get_executor(), MakeSagaOptions(cfg), saga_log, pg_backend, vector_backend, redis_backend),
         idempotency(pg_backend),
         platform(pg_backend, cache, platform::PlatformOptions{cfg.platform_cache_prefix, cfg.default_query_timeout}),
@@ -173,9 +202,21 @@ struct Service {
                {{"database", [this](std::chrono::milliseconds t) { return pg_probe.Ping(t); }},
                 {"redis", [this](std::chrono::milliseconds t) { return PingRedis(t); }},
                 {"vector", [this](std::chrono::milliseconds t) { return vector_probe.Ping(t); }}}),
-        server(ioc, cfg.http, router, authenticator, [](const http::CompletedRequest& r) { LogRequest(r); }) {
+        server(ioc, cfg.http, router, authenticator, [this](const http::CompletedRequest& r) {
+          metrics.ObserveRequest(r.route, r.method, r.status, r.error_code, r.duration);
+          LogRequest(r);
+        }) {
     vector_backend.EnableVectorParams();
+    // Statements of the API (queries, leases, transactions, sagas' steps, platform data) pass the
+    // backend's breaker; the health probes and the saga log have pools of their own without one.
+    pg_backend.SetBreaker(&pg_breaker);
+    vector_backend.SetBreaker(&vector_breaker);
+    pg_backend.SetObserver(
+        [this](double seconds, const Error* error) { metrics.ObserveQuery(Database::kPostgresql, seconds, error); });
+    vector_backend.SetObserver(
+        [this](double seconds, const Error* error) { metrics.ObserveQuery(Database::kVector, seconds, error); });
     http::RegisterHealthRoutes(router, health);
+    http::RegisterMetricsRoutes(router, {metrics, [this] { return MetricsSnapshot(); }, authenticator, cfg.metrics_token});
     http::RegisterQueryRoutes(router,
                               {pg_backend, vector_backend, redis_backend, sessions, cache, cfg.default_query_timeout, &idempotency});
     // `invalidate` of statements in a transaction, applied after its COMMIT (SessionManager).
@@ -189,6 +230,34 @@ struct Service {
     http::RegisterSagaRoutes(router, sagas);
     http::RegisterVectorRoutes(router, vector_store);
     http::RegisterPlatformRoutes(router, platform);
+  }
+
+  // What /metrics reads from the components that count it themselves.
+  observability::MetricsSnapshot MetricsSnapshot() const {
+    observability::MetricsSnapshot s;
+    s.pools.push_back(PoolSnapshotOf("postgresql", sessions.Stats(Database::kPostgresql)));
+    s.pools.back().broken_total = pg_pool.Stats().broken_total;
+    s.pools.push_back(PoolSnapshotOf("redis", sessions.Stats(Database::kRedis)));
+    s.pools.push_back(PoolSnapshotOf("vector", sessions.Stats(Database::kVector)));
+    s.pools.back().broken_total = vector_pool.Stats().broken_total;
+    s.breakers.push_back({"postgresql", pg_breaker.state(), pg_breaker.stats()});
+    s.breakers.push_back({"redis", cache.breaker().state(), cache.breaker().stats()});
+    s.breakers.push_back({"vector", vector_breaker.state(), vector_breaker.stats()});
+    const auto& c = cache.Stats();
+    s.cache_hits = c.hits;
+    s.cache_misses = c.misses;
+    s.cache_errors = c.errors;  // cache calls that failed or met the open breaker
+    s.cache_loads = c.loads;
+    s.cache_load_errors = c.load_errors;
+    const auto& g = sagas.stats();
+    s.sagas_started = g.started;
+    s.sagas_completed = g.completed;
+    s.sagas_compensated = g.compensated;
+    s.sagas_failed = g.failed;
+    s.sagas_recovered = g.recovered;
+    s.http_connections = server.active_sessions();
+    s.ready = !health.draining() && health.IsUp("database") && health.IsUp("redis");
+    return s;
   }
 
   // Redis is up when both of its databases answer (cache and sessions), each within half the time.
@@ -213,6 +282,12 @@ struct Service {
   asio::awaitable<void> Stop() {
     spdlog::info("shutting down: readiness is now 503, draining in-flight requests");
     health.SetDraining();
+    if (config.http.shutdown_drain_delay.count() > 0) {
+      // Still serving (readiness says 503) so load balancers take us out before the listener closes.
+      asio::steady_timer delay(ioc, config.http.shutdown_drain_delay);
+      auto [ec] = co_await delay.async_wait(asio::as_tuple(asio::use_awaitable));
+      (void)ec;
+    }
     co_await server.Shutdown(std::chrono::steady_clock::now() + config.http.shutdown_timeout);
     health.Stop();
     sagas.Stop();  // a saga cut short here is finished by the recovery sweep of the next start
@@ -232,6 +307,9 @@ struct Service {
 
   const config::Config& config;
   asio::io_context ioc{1};
+  observability::Metrics metrics;
+  CircuitBreaker pg_breaker;
+  CircuitBreaker vector_breaker;
   pg::CancelWorker cancel_worker;
   pg::Pool pg_pool;
   pg::Pool vector_pool;

@@ -9,6 +9,8 @@
 #include <limits>
 #include <string_view>
 
+#include <unistd.h>  // environ
+
 namespace coredb::config {
 namespace {
 
@@ -186,9 +188,43 @@ void LoadRedis(Reader& r, Config& cfg) {
   r.ReadMillis("REDIS_IDLE_TIMEOUT", redis.idle_timeout, 1000, 24LL * 3600 * 1000);
 }
 
+constexpr const char* kBreakerBackends[] = {"POSTGRESQL", "VECTOR", "REDIS"};
+constexpr const char* kBreakerSettings[] = {"TIMEOUT_MS",        "ERROR_THRESHOLD_PERCENT", "VOLUME_THRESHOLD",
+                                            "ROLLING_WINDOW_MS", "ROLLING_BUCKETS",         "RESET_TIMEOUT_MS"};
+
+void LoadBreaker(Reader& r, const std::string& backend, BreakerConfig& b) {
+  const std::string p = "BREAKER_" + backend + "_";
+  r.ReadMillis(p + "TIMEOUT_MS", b.timeout, 0, 600000);
+  r.ReadInt(p + "ERROR_THRESHOLD_PERCENT", b.error_threshold_percent, 1, 100);
+  r.ReadInt(p + "VOLUME_THRESHOLD", b.volume_threshold, 1, 1000000);
+  r.ReadMillis(p + "ROLLING_WINDOW_MS", b.rolling_window, 100, 3600000);
+  r.ReadInt(p + "ROLLING_BUCKETS", b.rolling_buckets, 1, 1000);
+  r.ReadMillis(p + "RESET_TIMEOUT_MS", b.reset_timeout, 10, 3600000);
+  if (b.rolling_window.count() < static_cast<long long>(b.rolling_buckets)) {
+    r.Problem(p + "ROLLING_WINDOW_MS must be at least " + p + "ROLLING_BUCKETS milliseconds");
+  }
+}
+
+void CheckBreakerNames(Reader& r, const std::vector<std::string>& names) {
+  for (const std::string& name : names) {
+    if (name.rfind("BREAKER_", 0) != 0) continue;
+    bool known = false;
+    for (const char* backend : kBreakerBackends) {
+      for (const char* setting : kBreakerSettings) {
+        known = known || name == std::string("BREAKER_") + backend + "_" + setting;
+      }
+    }
+    if (!known) {
+      r.Problem(name +
+                " is not a breaker setting: use BREAKER_<POSTGRESQL|VECTOR|REDIS>_<TIMEOUT_MS|ERROR_THRESHOLD_PERCENT|"
+                "VOLUME_THRESHOLD|ROLLING_WINDOW_MS|ROLLING_BUCKETS|RESET_TIMEOUT_MS>");
+    }
+  }
+}
+
 }  // namespace
 
-LoadResult Load(const EnvReader& env) {
+LoadResult Load(const EnvReader& env, const std::vector<std::string>& names) {
   LoadResult result;
   Config& cfg = result.config;
   Reader r(env);
@@ -198,6 +234,7 @@ LoadResult Load(const EnvReader& env) {
   r.ReadInt("MAX_BODY_BYTES", cfg.http.max_body_bytes, 1024, 64LL * 1024 * 1024);
   r.ReadMillis("SHUTDOWN_TIMEOUT", cfg.http.shutdown_timeout, 0, 600000);
   r.ReadMillis("KEEP_ALIVE_TIMEOUT", cfg.http.keep_alive_timeout, 1000, 3600000);
+  r.ReadMillis("SHUTDOWN_DRAIN_DELAY", cfg.http.shutdown_drain_delay, 0, 600000);
   r.ReadInt("MAX_RESULT_BYTES", cfg.max_result_bytes, 1024, 1024LL * 1024 * 1024);
   r.ReadMillis("DEFAULT_QUERY_TIMEOUT", cfg.default_query_timeout, 1, 300000);
 
@@ -235,6 +272,15 @@ LoadResult Load(const EnvReader& env) {
   r.ReadInt("SAGA_CONCURRENCY", cfg.saga_concurrency, 1, 100);
   r.ReadInt("SAGA_COMPENSATION_ATTEMPTS", cfg.saga_compensation_attempts, 1, 100);
 
+  if (auto token = r.Get("METRICS_TOKEN")) {
+    if (token->size() < 16) r.Problem("METRICS_TOKEN must be at least 16 characters long");
+    cfg.metrics_token = *token;
+  }
+  LoadBreaker(r, "POSTGRESQL", cfg.breaker_postgresql);
+  LoadBreaker(r, "VECTOR", cfg.breaker_vector);
+  LoadBreaker(r, "REDIS", cfg.breaker_redis);
+  CheckBreakerNames(r, names);
+
   LoadPostgres(r, cfg);
   LoadVector(r, cfg);
   LoadRedis(r, cfg);
@@ -243,11 +289,18 @@ LoadResult Load(const EnvReader& env) {
 }
 
 LoadResult LoadFromProcessEnvironment() {
-  return Load([](const std::string& name) -> std::optional<std::string> {
-    const char* v = std::getenv(name.c_str());
-    if (!v) return std::nullopt;
-    return std::string(v);
-  });
+  std::vector<std::string> names;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string_view entry(*e);
+    names.emplace_back(entry.substr(0, entry.find('=')));
+  }
+  return Load(
+      [](const std::string& name) -> std::optional<std::string> {
+        const char* v = std::getenv(name.c_str());
+        if (!v) return std::nullopt;
+        return std::string(v);
+      },
+      names);
 }
 
 }  // namespace coredb::config

@@ -30,12 +30,26 @@ struct RedisConfig {
   std::chrono::milliseconds idle_timeout{30000};
 };
 
+// One backend's circuit breaker (core/circuit_breaker: opossum's semantics), from
+// BREAKER_<POSTGRESQL|VECTOR|REDIS>_<SETTING>; an unknown BREAKER_* variable is a start-up error.
+struct BreakerConfig {
+  std::chrono::milliseconds timeout{0};        // _TIMEOUT_MS: a call slower than this is a failure; 0: off
+  unsigned error_threshold_percent = 50;       // _ERROR_THRESHOLD_PERCENT (1..100)
+  std::uint32_t volume_threshold = 10;         // _VOLUME_THRESHOLD: calls in the window before it may open
+  std::chrono::milliseconds rolling_window{10000};  // _ROLLING_WINDOW_MS
+  std::uint32_t rolling_buckets = 10;               // _ROLLING_BUCKETS
+  std::chrono::milliseconds reset_timeout{2000};    // _RESET_TIMEOUT_MS: open → half-open
+};
+
 struct HttpConfig {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8095;
   std::size_t max_body_bytes = 1024 * 1024;
   std::chrono::milliseconds shutdown_timeout{10000};
   std::chrono::milliseconds keep_alive_timeout{65000};
+  // SHUTDOWN_DRAIN_DELAY: after SIGTERM, readiness answers 503 this long while requests are still
+  // served normally (so load balancers stop sending before the listener closes). 0: close at once.
+  std::chrono::milliseconds shutdown_drain_delay{0};
 };
 
 struct Config {
@@ -59,6 +73,12 @@ struct Config {
   // COREDB_PLATFORM_CACHE_PREFIX: prepended to the platform data API's cache keys and tags (0..64
   // printable ASCII bytes, no spaces or glob characters); empty: the story's keys.
   std::string platform_cache_prefix;
+  // METRICS_TOKEN: when set, GET /metrics needs `Bearer <METRICS_TOKEN>` or an admin token.
+  std::string metrics_token;
+  BreakerConfig breaker_postgresql;
+  BreakerConfig breaker_vector;
+  BreakerConfig breaker_redis{std::chrono::milliseconds(1000), 50, 5, std::chrono::milliseconds(10000), 10,
+                              std::chrono::milliseconds(1000)};
 };
 
 // Reads variables through `getenv` (injectable for tests). Returns the config, or the list of
@@ -69,7 +89,8 @@ struct LoadResult {
   std::vector<std::string> problems;
   bool ok() const { return problems.empty(); }
 };
-LoadResult Load(const EnvReader& env);
+// `names`: the names of the variables set (to find unknown BREAKER_* settings).
+LoadResult Load(const EnvReader& env, const std::vector<std::string>& names = {});
 LoadResult LoadFromProcessEnvironment();
 
 }  // namespace coredb::config

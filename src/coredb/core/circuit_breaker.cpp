@@ -74,6 +74,7 @@ Result<CircuitBreaker::Permit> CircuitBreaker::Acquire() {
   if (state_ == BreakerState::kOpen && now >= open_until_) {
     state_ = BreakerState::kHalfOpen;
     ++generation_;
+    ++stats_.half_opened_total;
     probe_in_flight_ = false;
     spdlog::info("circuit breaker {}: half-open, letting one probe call through", options_.name);
   }
@@ -167,6 +168,7 @@ void CircuitBreaker::Open(Clock::time_point now, const char* why) {
 void CircuitBreaker::Close() {
   state_ = BreakerState::kClosed;
   ++generation_;
+  ++stats_.closed_total;
   for (Bucket& bucket : buckets_) bucket = Bucket{};
   spdlog::info("circuit breaker {}: closed (the probe call succeeded)", options_.name);
 }

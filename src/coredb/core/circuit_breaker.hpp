@@ -46,6 +46,8 @@ struct CircuitBreakerStats {
   std::uint64_t timeouts_total = 0;
   std::uint64_t rejected_total = 0;  // failed fast: open, or half-open with its probe in flight
   std::uint64_t opened_total = 0;    // transitions to open (from closed or half-open)
+  std::uint64_t half_opened_total = 0;  // transitions open → half-open
+  std::uint64_t closed_total = 0;       // transitions half-open → closed (a probe succeeded)
 };
 
 class CircuitBreaker {

@@ -2,6 +2,7 @@
 
 #include "coredb/adapters/postgres/params.hpp"
 #include "coredb/adapters/postgres/result_json.hpp"
+#include "coredb/adapters/postgres/sqlstate.hpp"
 
 #include <algorithm>
 
@@ -33,17 +34,91 @@ std::size_t EstimateBytes(const PGresult* res) {
 
 }  // namespace
 
+Result<PgBackend::MaybePermit> PgBackend::Admit() {
+  if (breaker_ == nullptr) return MaybePermit{};
+  auto permit = breaker_->Acquire();
+  if (!permit) return permit.error();
+  return MaybePermit{std::move(*permit)};
+}
+
+void PgBackend::Report(MaybePermit& permit, Clock::time_point started, const Error* error) {
+  if (permit && error != nullptr &&
+      (error->code == ErrorCode::kPoolTimeout || error->code == ErrorCode::kCircuitOpen)) {
+    permit.reset();  // the backend was never asked: the call counts for nothing
+  }
+  if (permit) {
+    if (error != nullptr && IsBackendFailure(*error))
+      permit->Failure();
+    else
+      permit->Success();  // late: counted as a timeout by the breaker (its call_timeout)
+  }
+  if (observer_) {
+    observer_(std::chrono::duration<double>(Clock::now() - started).count(), error);
+  }
+}
+
+namespace {
+
+// The error a batch reports: the whole batch's, else its first backend failure, else its first.
+std::optional<Error> BatchError(const Result<std::vector<Result<SqlOutcome>>>& results) {
+  std::optional<Error> first;
+  if (!results) {
+    first.emplace(results.error());
+    return first;
+  }
+  for (const auto& r : *results) {
+    if (r) continue;
+    if (IsBackendFailure(r.error())) {
+      first.emplace(r.error());
+      return first;
+    }
+    if (!first) first.emplace(r.error());
+  }
+  return first;
+}
+
+template <class T>
+std::optional<Error> ErrorOf(const Result<T>& result) {
+  std::optional<Error> error;
+  if (!result) error.emplace(result.error());
+  return error;
+}
+
+}  // namespace
+
 boost::asio::awaitable<Result<SqlOutcome>> PgBackend::Run(const SqlStatement& statement) {
+  auto permit = Admit();
+  if (!permit) co_return permit.error();
+  const auto started = Clock::now();
   // `timeout` bounds the wait for a connection and, separately, the statement on the server
   // (node-postgres' connectionTimeoutMillis and statement_timeout). Passing the same value every
   // time lets the connection keep its statement_timeout instead of re-setting it per request.
   auto connection = co_await pool_.Acquire(statement.timeout);
-  if (!connection) co_return connection.error();
-  auto outcome = co_await RunOn(**connection, statement);
+  if (!connection) {
+    // A full pool or an open breaker refused us: the backend was not asked (nothing to report
+    // but a refused connect, which is the backend's failure).
+    const auto error = ErrorOf(connection);
+    Report(*permit, started, &*error);
+    co_return connection.error();
+  }
+  auto outcome = co_await RunUnguarded(**connection, statement);
+  const auto error = ErrorOf(outcome);
+  Report(*permit, started, error ? &*error : nullptr);
   co_return outcome;
 }
 
 boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunOn(Connection& connection, const SqlStatement& statement) {
+  auto permit = Admit();
+  if (!permit) co_return permit.error();
+  const auto started = Clock::now();
+  auto outcome = co_await RunUnguarded(connection, statement);
+  const auto error = ErrorOf(outcome);
+  Report(*permit, started, error ? &*error : nullptr);
+  co_return outcome;
+}
+
+boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunUnguarded(Connection& connection,
+                                                                  const SqlStatement& statement) {
   std::vector<std::optional<std::string>> params;
   if (statement.params != nullptr) {
     auto encoded = EncodeParams(*statement.params);
@@ -98,6 +173,17 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunReadOnly(const SqlState
 }
 
 boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBatchOn(
+    Connection* connection, std::span<const SqlStatement> statements, bool atomic, std::chrono::milliseconds timeout) {
+  auto permit = Admit();
+  if (!permit) co_return permit.error();
+  const auto started = Clock::now();
+  auto results = co_await RunBatchUnguarded(connection, statements, atomic, timeout);
+  const auto error = BatchError(results);
+  Report(*permit, started, error ? &*error : nullptr);
+  co_return results;
+}
+
+boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBatchUnguarded(
     Connection* connection, std::span<const SqlStatement> statements, bool atomic, std::chrono::milliseconds timeout) {
   // Parameters are encoded before anything is sent: a bad one fails the batch with its index.
   std::vector<std::vector<std::optional<std::string>>> params(statements.size());

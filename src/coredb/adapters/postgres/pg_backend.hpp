@@ -5,8 +5,11 @@
 
 #include "coredb/adapters/postgres/pg_pool.hpp"
 #include "coredb/adapters/postgres/type_registry.hpp"
+#include "coredb/core/circuit_breaker.hpp"
 #include "coredb/core/ports.hpp"
 
+#include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -48,6 +51,19 @@ class PgBackend final : public SqlBackend {
   // by statements that have such an array parameter. Off by default (the postgresql pool).
   void EnableVectorParams() { vector_params_ = true; }
 
+  // The backend's circuit breaker (not owned; null: none; set once at start). Every statement and
+  // batch asks it first — open: 503 CIRCUIT_OPEN at once, with Retry-After — and reports whether
+  // the backend failed (pg::IsBackendFailure: client errors count as successes). The pool's
+  // Acquire fails fast too while it is open (leases, transactions).
+  void SetBreaker(CircuitBreaker* breaker) {
+    breaker_ = breaker;
+    pool_.SetBreaker(breaker);
+  }
+  // Told the duration of every statement or batch that ran (seconds) and its error, if any (the
+  // batch's first); for metrics. Not called for calls the breaker refused.
+  using Observer = std::function<void(double seconds, const Error* error)>;
+  void SetObserver(Observer observer) { observer_ = std::move(observer); }
+
   Pool& pool() { return pool_; }
   const Pool& pool() const { return pool_; }
 
@@ -55,6 +71,13 @@ class PgBackend final : public SqlBackend {
   boost::asio::awaitable<bool> Ping(std::chrono::milliseconds timeout);
 
  private:
+  using MaybePermit = std::optional<CircuitBreaker::Permit>;
+  Result<MaybePermit> Admit();
+  void Report(MaybePermit& permit, std::chrono::steady_clock::time_point started, const Error* error);
+  boost::asio::awaitable<Result<SqlOutcome>> RunUnguarded(Connection& connection, const SqlStatement& statement);
+  boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> RunBatchUnguarded(
+      Connection* connection, std::span<const SqlStatement> statements, bool atomic, std::chrono::milliseconds timeout);
+
   // Teaches the registry the names of types the results use that it does not know yet.
   boost::asio::awaitable<void> LearnTypes(Connection& connection, const std::vector<const PGresult*>& results,
                                           std::chrono::milliseconds timeout);
@@ -71,6 +94,8 @@ class PgBackend final : public SqlBackend {
   std::size_t max_result_bytes_;
   bool vector_params_ = false;
   TypeRegistry types_;
+  CircuitBreaker* breaker_ = nullptr;
+  Observer observer_;
 };
 
 }  // namespace coredb::pg

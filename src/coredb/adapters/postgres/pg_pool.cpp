@@ -89,6 +89,10 @@ PooledConnection Pool::Wrap(std::unique_ptr<Connection> connection) {
 
 awaitable<Result<PooledConnection>> Pool::Acquire(std::chrono::milliseconds timeout) {
   if (closed_) co_return Error(ErrorCode::kDatabaseUnavailable, "the " + options_.name + " pool is closed");
+  if (breaker_ != nullptr && breaker_->state() == BreakerState::kOpen) {
+    auto refused = breaker_->Acquire();  // open: the fail-fast error (counted as rejected)
+    if (!refused) co_return refused.error();
+  }
   // Strict FIFO: an idle connection goes to a newcomer only when nobody is queued ahead.
   if (waiters_.empty()) {
     if (auto connection = TakeIdle()) co_return Wrap(std::move(connection));

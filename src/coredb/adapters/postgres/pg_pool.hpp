@@ -12,6 +12,7 @@
 
 #include "coredb/adapters/postgres/cancel_worker.hpp"
 #include "coredb/adapters/postgres/pg_connection.hpp"
+#include "coredb/core/circuit_breaker.hpp"
 #include "coredb/core/error.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -92,6 +93,9 @@ class Pool {
   boost::asio::awaitable<Result<PooledConnection>> Acquire(std::chrono::milliseconds timeout);
 
   PoolStats Stats() const;
+  // While `breaker` (not owned; may be null) is open, Acquire fails at once with kCircuitOpen
+  // (Retry-After) instead of connecting to a backend known to be down. Half-open lets it through.
+  void SetBreaker(CircuitBreaker* breaker) { breaker_ = breaker; }
   const PoolOptions& options() const { return options_; }
 
   // Grows at once (opening for waiters); shrinks by closing idle connections now and busy ones as
@@ -142,6 +146,7 @@ class Pool {
   std::size_t in_use_ = 0;           // handed out
   std::size_t returning_ = 0;        // being drained or reset
   bool closed_ = false;
+  CircuitBreaker* breaker_ = nullptr;
 
   boost::asio::steady_timer idle_timer_;
   bool idle_timer_armed_ = false;

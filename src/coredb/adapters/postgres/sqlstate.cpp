@@ -20,6 +20,13 @@ ErrorCode ErrorCodeForSqlState(std::string_view s) {
   return ErrorCode::kQueryError;
 }
 
+bool IsBackendFailure(const Error& error) {
+  if (error.code == ErrorCode::kDatabaseUnavailable) return true;
+  if (!error.pg || error.pg->sqlstate.size() != 5) return false;
+  const std::string_view cls = std::string_view(error.pg->sqlstate).substr(0, 2);
+  return cls == "53" || cls == "58";
+}
+
 namespace {
 
 std::string Field(const PGresult* result, int code) {
