@@ -1,5 +1,6 @@
 // Black-box tests of sagas (API.md "Sagas", issue 9) against the built binary: a migrated
 // database of their own (the saga log is migration 0002), the dev stack's Redis and pgvector.
+#include "support/prometheus_text.hpp"
 #include "support/scratch_database.hpp"
 #include "support/service_process.hpp"
 
@@ -138,6 +139,12 @@ TEST_F(Sagas, ACompensationThatKeepsFailingEndsFailedAndIsListedForOperators) {
   for (const auto& s : failed.json.at("sagas").as_array()) listed = listed || s.at("sagaId") == json::value(id);
   EXPECT_TRUE(listed) << failed.body;
   EXPECT_NE(svc().Output().find("saga compensation failed"), std::string::npos);
+  // …and in /metrics, for the operator's alert.
+  auto scrape = svc().Get("/metrics");
+  ASSERT_EQ(scrape.status, 200u) << scrape.body;
+  const PromParse metrics = ParsePrometheusText(scrape.body);
+  EXPECT_TRUE(metrics.problems.empty()) << metrics.problems.front();
+  EXPECT_GE(metrics.Value("coredb_sagas_total", {{"status", "failed"}}).value_or(0), 1.0) << scrape.body;
   auto none = svc().Get("/api/v1/sagas?status=compensated");
   EXPECT_EQ(none.json.at("sagas").as_array().size(), 0u);
 }
