@@ -61,6 +61,14 @@ class AdminAuthenticator final : public http::Authenticator {
   TokenAuthenticator tokens_;
 };
 
+// libpq's words for a connection refused because of its settings rather than an outage.
+bool IsSettingsRefusal(std::string_view message) {
+  for (std::string_view needle : {"SSL", "certificate", "authentication failed", "sslmode", "does not exist"}) {
+    if (message.find(needle) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
 pg::PoolOptions MakePoolOptions(const std::string& name, const config::PostgresConfig& pg,
                                 const config::Config& cfg, std::size_t size) {
   pg::PoolOptions options;
@@ -302,9 +310,22 @@ int Serve(const config::Config& cfg) {
   // Redis connects in the background. Give it a moment (bounded: a Redis that is down must not
   // keep the service from serving SQL) before taking requests, so the first cache requests do
   // not find it "down" and open its breaker.
+  int exit_code = 0;
   asio::co_spawn(
       service->ioc,
-      [&service, &cfg]() -> asio::awaitable<void> {
+      [&service, &cfg, &exit_code]() -> asio::awaitable<void> {
+        // A PostgreSQL that refuses this service's settings (an sslmode it cannot do, a
+        // certificate that does not verify, wrong credentials) is a configuration error: stop
+        // now with its reason. One that is down is not (the pools connect when it is back).
+        const auto pg_options = MakePoolOptions("postgresql", cfg.postgres, cfg, 1).connection;
+        auto probe = co_await pg::Connection::Open(service->ioc.get_executor(), pg_options, service->cancel_worker);
+        if (!probe && IsSettingsRefusal(probe.error().message)) {
+          spdlog::critical("postgresql refused the connection settings (DATABASE_URL / PG_SSL): {}",
+                           probe.error().message);
+          exit_code = 1;
+          service->ioc.stop();
+          co_return;
+        }
         const auto deadline = std::chrono::steady_clock::now() + kRedisStartupWait;
         const bool cache_up = co_await service->redis_client.WaitConnected(kRedisStartupWait);
         const auto left =
@@ -334,7 +355,7 @@ int Serve(const config::Config& cfg) {
     });
   });
   service->ioc.run();
-  return 0;
+  return exit_code;
 }
 
 int CheckHealth(const config::Config& cfg) {

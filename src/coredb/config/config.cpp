@@ -198,6 +198,12 @@ LoadResult Load(const EnvReader& env) {
   r.ReadInt("MAX_BODY_BYTES", cfg.http.max_body_bytes, 1024, 64LL * 1024 * 1024);
   r.ReadMillis("SHUTDOWN_TIMEOUT", cfg.http.shutdown_timeout, 0, 600000);
   r.ReadMillis("KEEP_ALIVE_TIMEOUT", cfg.http.keep_alive_timeout, 1000, 3600000);
+  r.ReadInt("MAX_CONCURRENT_PER_CLIENT", cfg.http.max_concurrent_per_client, 0, 100000);
+  if (auto cert = r.Get("TLS_CERT")) cfg.http.tls_cert_file = *cert;
+  if (auto key = r.Get("TLS_KEY")) cfg.http.tls_key_file = *key;
+  if (cfg.http.tls_cert_file.empty() != cfg.http.tls_key_file.empty()) {
+    r.Problem("TLS_CERT and TLS_KEY must be given together (PEM certificate chain and private key)");
+  }
   r.ReadInt("MAX_RESULT_BYTES", cfg.max_result_bytes, 1024, 1024LL * 1024 * 1024);
   r.ReadMillis("DEFAULT_QUERY_TIMEOUT", cfg.default_query_timeout, 1, 300000);
 

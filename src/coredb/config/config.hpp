@@ -36,6 +36,10 @@ struct HttpConfig {
   std::size_t max_body_bytes = 1024 * 1024;
   std::chrono::milliseconds shutdown_timeout{10000};
   std::chrono::milliseconds keep_alive_timeout{65000};
+  std::size_t max_concurrent_per_client = 256;  // MAX_CONCURRENT_PER_CLIENT; 0: no limit
+  // TLS_CERT / TLS_KEY (PEM files): HTTPS on the listener; both or neither.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 struct Config {

@@ -291,10 +291,11 @@ boost::json::object WithLease(boost::json::object body, const sessions::LeaseInf
 
 // A query with `cache`: served from the cache, or run read-only (PgBackend::RunReadOnly) and
 // stored, with single-flight (CacheManager::GetOrSet). Redis trouble only costs the caching.
-boost::asio::awaitable<Response> CachedQuery(const QueryDependencies& deps, const QueryRequest& q) {
+boost::asio::awaitable<Response> CachedQuery(const QueryDependencies& deps, const Principal& caller,
+                                            const QueryRequest& q) {
   const auto started = std::chrono::steady_clock::now();
   pg::PgBackend& backend = q.database == Database::kVector ? deps.vector : deps.postgres;
-  const SqlStatement statement{q.sql, q.params, q.row_mode, q.timeout};
+  const SqlStatement statement{q.sql, q.params, q.row_mode, q.timeout, CallerScope(caller)};
   std::string key = q.cache->key ? std::string(*q.cache->key) : DefaultCacheKey(q);
   double load_ms = -1;  // set when this request ran the statement itself
   cache::CacheManager::Loader loader = [&backend, &statement,
@@ -352,6 +353,9 @@ boost::asio::awaitable<Response> RunIdempotent(const QueryDependencies& deps, Re
     co_return ErrorResponse(Error(ErrorCode::kInvalidRequest,
                                   "Idempotency-Key cannot be combined with 'cache' or 'invalidate' in this version"));
   }
+  if (!ctx.principal.Allows(Scope::kWrite)) {
+    co_return ErrorResponse(Error(ErrorCode::kForbidden, "Idempotency-Key applies to writes: it needs the 'write' scope"));
+  }
   if (q.connection_id || q.transaction_id || q.database != Database::kPostgresql || deps.idempotency == nullptr) {
     co_return ErrorResponse(Error(ErrorCode::kInvalidRequest,
                                   "Idempotency-Key applies to a single postgresql statement outside leases and "
@@ -373,7 +377,7 @@ void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
                auto q = ParseQueryRequest(*body, deps.default_timeout);
                if (!q) co_return ErrorResponse(q.error());
                if (auto key = ctx.request.find("Idempotency-Key"); key != ctx.request.end()) {
-                 const SqlStatement write{q->sql, q->params, q->row_mode, q->timeout};
+                 const SqlStatement write{q->sql, q->params, q->row_mode, q->timeout, CallerScope(ctx.principal)};
                  auto replied = co_await RunIdempotent(deps, ctx, *q, write, std::string(key->value()));
                  co_return replied;
                }
@@ -395,10 +399,11 @@ void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
                }
                if (auto ok = CheckCacheAccess(ctx.principal, *q); !ok) co_return ErrorResponse(ok.error());
                if (q->cache) {
-                 Response cached = co_await CachedQuery(deps, *q);
+                 Response cached = co_await CachedQuery(deps, ctx.principal, *q);
                  co_return cached;
                }
-               SqlStatement statement{q->sql, q->params, q->row_mode, q->timeout};
+               // PostgreSQL enforces the caller's scope (read-only, role) on every path below.
+               SqlStatement statement{q->sql, q->params, q->row_mode, q->timeout, CallerScope(ctx.principal)};
                sessions::LeaseInfo lease;
                Result<SqlOutcome> outcome = Error();
                if (on_lease) {
@@ -432,6 +437,7 @@ void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
                if (!body) co_return ErrorResponse(body.error());
                auto b = ParseBatchRequest(*body, deps.default_timeout);
                if (!b) co_return ErrorResponse(b.error());
+               for (SqlStatement& statement : b->statements) statement.scope = CallerScope(ctx.principal);
                auto started = std::chrono::steady_clock::now();
                sessions::LeaseInfo lease;
                const bool in_transaction = b->transaction_id.has_value();

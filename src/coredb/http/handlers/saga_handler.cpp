@@ -55,6 +55,11 @@ void RegisterSagaRoutes(Router& router, sagas::SagaService& service) {
                if (auto allowed = RequireScope(ctx.principal, Scope::kWrite, "running a saga"); !allowed) {
                  co_return ErrorResponse(allowed.error());
                }
+               if (!ctx.principal.pg_role.empty()) {
+                 // Steps (and recovery after a crash) run as the service's login: not for a role client.
+                 co_return ErrorResponse(Error(ErrorCode::kForbidden,
+                                               "sagas do not run as a client's PostgreSQL role in this version"));
+               }
                std::optional<std::string> key;
                if (auto it = ctx.request.find("Idempotency-Key"); it != ctx.request.end()) {
                  const std::string_view v = it->value();
@@ -79,6 +84,11 @@ void RegisterSagaRoutes(Router& router, sagas::SagaService& service) {
              [sagas](RequestContext& ctx) -> awaitable<Response> {
                if (auto allowed = RequireScope(ctx.principal, Scope::kWrite, "compensating a saga"); !allowed) {
                  co_return ErrorResponse(allowed.error());
+               }
+               if (!ctx.principal.pg_role.empty()) {
+                 // Steps (and recovery after a crash) run as the service's login: not for a role client.
+                 co_return ErrorResponse(Error(ErrorCode::kForbidden,
+                                               "sagas do not run as a client's PostgreSQL role in this version"));
                }
                auto outcome = co_await sagas->Compensate(ctx.principal, std::string(ctx.PathParam("id")));
                if (!outcome) co_return ErrorResponse(outcome.error());
