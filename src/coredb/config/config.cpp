@@ -100,6 +100,26 @@ void LoadPostgres(Reader& r, Config& cfg) {
       cfg.postgres.conninfo += " sslmode=" + mode;
     }
   }
+  if (auto root = r.Get("PG_SSL_ROOT_CERT")) {
+    // The CA that must have signed the server's certificate (verify-ca, verify-full).
+    if (IsPostgresUrl(cfg.postgres.conninfo)) {
+      std::string encoded;
+      for (unsigned char c : *root) {
+        static const char* kHex = "0123456789ABCDEF";
+        if (std::isalnum(c) || c == '/' || c == '.' || c == '-' || c == '_') {
+          encoded += static_cast<char>(c);
+        } else {
+          encoded += '%';
+          encoded += kHex[c >> 4];
+          encoded += kHex[c & 15];
+        }
+      }
+      cfg.postgres.conninfo += (cfg.postgres.conninfo.find('?') == std::string::npos ? "?" : "&");
+      cfg.postgres.conninfo += "sslrootcert=" + encoded;
+    } else {
+      cfg.postgres.conninfo += " sslrootcert=" + QuoteConninfoValue(*root);
+    }
+  }
   r.ReadInt("PG_POOL_SIZE", cfg.postgres.pool_size, 1, 1000);
   r.ReadMillis("PG_IDLE_TIMEOUT", cfg.postgres.idle_timeout, 1000, 24LL * 3600 * 1000);
   r.ReadMillis("PG_CONNECT_TIMEOUT", cfg.postgres.connect_timeout, 100, 120000);
