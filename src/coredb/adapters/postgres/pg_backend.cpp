@@ -298,7 +298,7 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunSc
     if (!scope.role.empty()) add(kSetRoleSql, role_params, Kind::kWrapper, index);
     add(check_sql, role_params, Kind::kCheck, index);
   };
-  if (open_here && !atomic && statements.size() > 1) {
+  if (open_here && !atomic) {
     for (std::size_t i = 0; i < statements.size(); ++i) {
       open(i);
       add(statements[i].sql, params[i], Kind::kUser, i);
