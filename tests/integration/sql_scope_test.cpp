@@ -126,7 +126,9 @@ class SqlScopeTest : public ::testing::Test {
     ASSERT_FALSE(r) << what << " was not refused";
     EXPECT_EQ(r.error().code, ErrorCode::kForbidden) << what << ": " << r.error().message;
     ASSERT_TRUE(r.error().pg.has_value()) << what << ": " << r.error().message;
-    if (sqlstate != nullptr) EXPECT_EQ(r.error().pg->sqlstate, sqlstate) << what << ": " << r.error().message;
+    if (sqlstate != nullptr) {
+      EXPECT_EQ(r.error().pg->sqlstate, sqlstate) << what << ": " << r.error().message;
+    }
   }
 
   // The first failing entry of a batch (or the batch's error).

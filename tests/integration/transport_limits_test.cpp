@@ -86,7 +86,7 @@ TEST(Transport, PgSslRequireAgainstAServerWithoutSslStopsTheStartUpWithAClearErr
   ASSERT_FALSE(password.empty());
   std::string output;
   try {
-    ServiceProcess svc({{"PG_SSL", "require"}});
+    ServiceProcess svc(ServiceProcess::Env{{"PG_SSL", "require"}});
     FAIL() << "the service started although PostgreSQL cannot do SSL";
   } catch (const std::runtime_error& e) {
     output = e.what();
@@ -175,7 +175,7 @@ TEST(Transport, MismatchedTlsFilesStopTheStartUp) {
 }
 
 TEST(Limits, ConcurrentRequestsPerClientAreBoundedWith429AndRetryAfter) {
-  ServiceProcess svc({{"MAX_CONCURRENT_PER_CLIENT", "2"}});
+  ServiceProcess svc(ServiceProcess::Env{{"MAX_CONCURRENT_PER_CLIENT", "2"}});
   std::vector<HttpResult> results(4);
   std::vector<std::thread> threads;
   for (std::size_t i = 0; i < results.size(); ++i) {
@@ -198,7 +198,7 @@ TEST(Limits, ConcurrentRequestsPerClientAreBoundedWith429AndRetryAfter) {
 }
 
 TEST(Limits, DefaultQueryTimeoutBoundsEveryPathWithoutATimeout) {
-  ServiceProcess svc({{"DEFAULT_QUERY_TIMEOUT", "300"}});
+  ServiceProcess svc(ServiceProcess::Env{{"DEFAULT_QUERY_TIMEOUT", "300"}});
   const std::string sleep = "SELECT pg_sleep(5)";
   auto one = svc.Query({{"sql", sleep}});
   EXPECT_EQ(one.status, 504u) << one.body;

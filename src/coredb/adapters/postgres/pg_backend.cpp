@@ -237,13 +237,14 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBa
 }
 
 // Caller SQL in one round trip. The pipeline, by scope (`|` is a Sync):
-//   confined, no transaction open:  BEGIN [READ ONLY]; [SET LOCAL ROLE]; CHECK; s1; CHECK; ...; COMMIT |
-//     (not atomic: one such group per statement)
+//   confined, no transaction open:  BEGIN [READ ONLY]; [SET LOCAL ROLE]; CHECK; s1; CHECK; ... | COMMIT |
+//     (not atomic: one such group per statement). COMMIT comes after the Sync so that it always
+//     ends the block: after a failure PostgreSQL answers it with ROLLBACK.
 //   confined, in a transaction:     s1; CHECK [|] s2; CHECK ... |
 //   not confined:                   s1 [|] s2 ... |
 // then, on a shared (pooled) connection, `DISCARD ALL |`: the caller's session state never
 // reaches the connection's next user. A failed CHECK makes the statement before it a 403 and,
-// as any error in the group, keeps COMMIT from running.
+// as any error in the group, turns the COMMIT into a rollback.
 boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunScoped(
     Connection* connection, std::span<const SqlStatement> statements, bool atomic, std::chrono::milliseconds timeout) {
   const SqlScope scope = statements.front().scope;
@@ -303,6 +304,7 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunSc
       open(i);
       add(statements[i].sql, params[i], Kind::kUser, i);
       add(check_sql, role_params, Kind::kCheck, i);
+      steps.back().sync = true;
       add("COMMIT", {}, Kind::kWrapper, i);
       steps.back().sync = true;
     }
@@ -313,8 +315,11 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunSc
       if (confined) add(check_sql, role_params, Kind::kCheck, i);
       if (!atomic) steps.back().sync = true;
     }
-    if (open_here) add("COMMIT", {}, Kind::kWrapper, statements.size() - 1);
     steps.back().sync = true;
+    if (open_here) {
+      add("COMMIT", {}, Kind::kWrapper, statements.size() - 1);
+      steps.back().sync = true;
+    }
   }
   if (shared && scope.caller_sql) {
     add("DISCARD ALL", {}, Kind::kDiscard, 0);
@@ -327,8 +332,9 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunSc
   const double duration_ms = MillisSince(started);
   if (results->size() != steps.size()) co_return MakeError(ErrorCode::kInternal, "unexpected pipeline result");
   if (open_here && !shared && !connection->broken() && connection->transaction_status() != PQTRANS_IDLE) {
-    // A refused statement left the transaction this call opened aborted: end it here, the lessee
-    // never opened it. (A pooled connection is reset by the pool.)
+    // The final COMMIT ends the block this call opened; should the caller's statements have left
+    // another one open (`COMMIT; BEGIN` in a batch), end it here: the lessee never opened it.
+    // (A pooled connection is reset by the pool.)
     const pg::Statement rollback{"ROLLBACK", {}, timeout};
     auto rolled_back = co_await connection->Execute(rollback);
     if (!rolled_back) connection->MarkNeedsReset();
