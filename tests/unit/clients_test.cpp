@@ -2,13 +2,13 @@
 // scan), the quota limiters on a fake clock and a fake Redis, statement fingerprints, Redis
 // command scopes and the `clients` command line.
 #include "coredb/app/command_line.hpp"
+#include "coredb/cache/cache_key.hpp"
 #include "coredb/clients/client_directory.hpp"
 #include "coredb/clients/client_rules.hpp"
 #include "coredb/clients/client_store.hpp"
 #include "coredb/clients/fingerprint.hpp"
 #include "coredb/clients/quota.hpp"
 #include "coredb/clients/redis_scope.hpp"
-#include "coredb/cache/cache_key.hpp"
 #include "coredb/http/handlers/query_handler.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -158,8 +158,9 @@ TEST(ClientDirectory, EveryAuthenticationComparesWithEveryEntry) {
   records.push_back(gone);
   dir.Replace(records);
   ASSERT_EQ(dir.size(), 51u);  // 50 clients + the bootstrap admin
-  const std::vector<std::string> presented = {std::string(kAdminToken), tokens.front(), tokens.back(), revoked,
-                                              GenerateToken().token, tokens.front().substr(0, 20)};
+  const std::vector<std::string> presented = {
+      std::string(kAdminToken),    tokens.front(), tokens.back(), revoked, GenerateToken().token,
+      tokens.front().substr(0, 20)};
   for (const auto& t : presented) {
     (void)dir.Authenticate("Bearer " + t);
     EXPECT_EQ(dir.last_comparisons(), 51u) << t;
@@ -291,7 +292,7 @@ TEST(QuotaEnforcer, RedisDownFallsBackToTheLocalLimiterWithTheSameLimits) {
   QuotaEnforcer q(redis, Breaker(), 100ms, clock.fn(), [&] { return breaker_now; });
   const Quota quota{3, std::nullopt};
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(RunAdmit(q, "c1", quota)) << i;  // not fail-closed
-  auto refused = RunAdmit(q, "c1", quota);                                  // not fail-open
+  auto refused = RunAdmit(q, "c1", quota);                                 // not fail-open
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, ErrorCode::kRateLimited);
   EXPECT_EQ(q.stats().local_checks, 4u);
@@ -320,8 +321,7 @@ TEST(Fingerprint, ValuesAndCommentsGoAwayTheShapeStays) {
   const std::string secret = "ALTER ROLE app PASSWORD 'hunter2-secret' /* hunter2 */";
   const std::string normalized = NormalizeSql(secret);
   EXPECT_EQ(normalized.find("hunter2"), std::string::npos) << normalized;
-  EXPECT_EQ(NormalizeSql("SELECT $tag$ secret $tag$, E'it\\'s', 1.5e10, x'ff', t1.c2"),
-            "select ?,?,?,?,t1.c2");
+  EXPECT_EQ(NormalizeSql("SELECT $tag$ secret $tag$, E'it\\'s', 1.5e10, x'ff', t1.c2"), "select ?,?,?,?,t1.c2");
   EXPECT_EQ(NormalizeSql("SELECT \"MixedCase\" FROM t;"), "select \"MixedCase\" from t");
   EXPECT_EQ(RedisFingerprint("get"), "redis:GET");
   const std::vector<std::string_view> batch = {"INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (2)"};
@@ -337,6 +337,7 @@ TEST(RedisScope, ReadsWritesAndAdminCommands) {
   EXPECT_EQ(RedisCommandScope({"EVAL", "return 1", "0"}), Scope::kWrite);
   EXPECT_EQ(RedisCommandScope({"SomethingNew"}), Scope::kWrite);
   EXPECT_EQ(RedisCommandScope({"flushall"}), Scope::kAdmin);
+  EXPECT_EQ(RedisCommandScope({"KEYS", "*"}), Scope::kAdmin);  // API.md: can damage the whole store
   EXPECT_EQ(RedisCommandScope({"CONFIG", "SET", "x", "y"}), Scope::kAdmin);
   Principal reader{.client_id = "r", .client_name = "r", .scopes = kRead, .cache_prefixes = {}, .pg_role = {}};
   EXPECT_TRUE(CheckRedisCommandScope(reader, {"GET", "k"}));

@@ -68,10 +68,11 @@ awaitable<int> Run(clients::ClientStore& store, pg::Pool& pool, const CommandLin
         code = Fail(created.error());
         break;
       }
-      std::printf("id:     %s\nname:   %s\nscopes: %s\ntoken:  %s\n(the token is shown only now: only its SHA-256 "
-                  "is stored)\n",
-                  created->client.id.c_str(), created->client.name.c_str(),
-                  Join(clients::ScopeNames(created->client.scopes)).c_str(), created->token.c_str());
+      std::printf(
+          "id:     %s\nname:   %s\nscopes: %s\ntoken:  %s\n(the token is shown only now: only its SHA-256 "
+          "is stored)\n",
+          created->client.id.c_str(), created->client.name.c_str(),
+          Join(clients::ScopeNames(created->client.scopes)).c_str(), created->token.c_str());
       break;
     }
     case ClientsAction::kList: {

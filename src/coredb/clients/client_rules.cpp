@@ -3,6 +3,7 @@
 #include "coredb/cache/cache_key.hpp"
 #include "coredb/core/token_auth.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -55,7 +56,7 @@ Result<std::uint8_t> ParseScopes(const std::vector<std::string>& names) {
   }
   std::uint8_t bits = 0;
   for (const std::string& name : names) {
-    Scope scope;
+    Scope scope = Scope::kRead;
     if (name == "read") {
       scope = Scope::kRead;
     } else if (name == "write") {
@@ -63,12 +64,14 @@ Result<std::uint8_t> ParseScopes(const std::vector<std::string>& names) {
     } else if (name == "admin") {
       scope = Scope::kAdmin;
     } else {
-      std::string shown = name.size() > 32 ? name.substr(0, 32) + "..." : name;
+      std::string shown(name, 0, std::min<std::size_t>(name.size(), 32));
+      if (name.size() > 32) shown.append("...");
       return MakeError(ErrorCode::kInvalidRequest,
                        "unknown scope \"" + shown + "\" in 'scopes' (expected \"read\", \"write\" or \"admin\")");
     }
     const auto bit = static_cast<std::uint8_t>(scope);
-    if ((bits & bit) != 0) return MakeError(ErrorCode::kInvalidRequest, "scope \"" + name + "\" appears twice in 'scopes'");
+    if ((bits & bit) != 0)
+      return MakeError(ErrorCode::kInvalidRequest, "scope \"" + name + "\" appears twice in 'scopes'");
     bits |= bit;
   }
   return bits;
@@ -103,9 +106,9 @@ Result<void> CheckCachePrefixes(const std::vector<std::string>& prefixes) {
     const std::string& p = prefixes[i];
     auto ok = cache::CheckKey(p);
     if (!ok || p.starts_with(cache::kReservedPrefix)) {
-      return MakeError(ErrorCode::kInvalidRequest,
-                       "'cachePrefixes[" + std::to_string(i) + "]' is not a valid cache key prefix (1..1024 bytes of "
-                       "UTF-8 without control characters, not under \"__coredb:\")");
+      return MakeError(ErrorCode::kInvalidRequest, "'cachePrefixes[" + std::to_string(i) +
+                                                       "]' is not a valid cache key prefix (1..1024 bytes of "
+                                                       "UTF-8 without control characters, not under \"__coredb:\")");
     }
     if (p.find_first_of("*?[\\") != std::string::npos) {
       return MakeError(ErrorCode::kInvalidRequest,

@@ -86,8 +86,7 @@ bool IsUuid(std::string_view text) {
   return true;
 }
 
-awaitable<Result<std::vector<ClientRecord>>> ClientStore::Select(std::string_view where,
-                                                                 const json::array* params) {
+awaitable<Result<std::vector<ClientRecord>>> ClientStore::Select(std::string_view where, const json::array* params) {
   const std::string sql = std::string(kColumns) + std::string(where);
   const SqlStatement statement{sql, params, RowMode::kObject, timeout_};
   auto outcome = co_await sql_.Run(statement);
@@ -146,7 +145,8 @@ awaitable<Result<CreatedClient>> ClientStore::Create(const ClientSpec& spec) {
     Error error = outcome.error();
     if (error.code == ErrorCode::kConstraintViolation && error.pg &&
         error.pg->constraint == "coredb_clients_active_name_key") {
-      co_return MakeError(ErrorCode::kConflict, "a client named \"" + spec.name + "\" exists already (revoke it first)");
+      co_return MakeError(ErrorCode::kConflict,
+                          "a client named \"" + spec.name + "\" exists already (revoke it first)");
     }
     co_return error;
   }

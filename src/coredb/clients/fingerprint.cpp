@@ -127,8 +127,9 @@ std::string NormalizeSql(std::string_view sql) {
                (c == '.' && i + 1 < sql.size() && std::isdigit(static_cast<unsigned char>(sql[i + 1])))) {
       // A number (not part of an identifier such as t1): digits, '.', exponent, hex/underscores.
       std::size_t j = i;
-      while (j < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[j])) || sql[j] == '.' || sql[j] == '_' ||
-                                ((sql[j] == '+' || sql[j] == '-') && j > i && (sql[j - 1] == 'e' || sql[j - 1] == 'E')))) {
+      while (j < sql.size() &&
+             (std::isalnum(static_cast<unsigned char>(sql[j])) || sql[j] == '.' || sql[j] == '_' ||
+              ((sql[j] == '+' || sql[j] == '-') && j > i && (sql[j - 1] == 'e' || sql[j - 1] == 'E')))) {
         ++j;
       }
       emit("?");

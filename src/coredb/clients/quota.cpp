@@ -28,8 +28,7 @@ constexpr int kSlackSeconds = 60;  // keys outlive their window a little (clock 
 }  // namespace
 
 QuotaWindows WindowsAt(std::chrono::system_clock::time_point now) {
-  const std::int64_t seconds =
-      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  const std::int64_t seconds = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
   QuotaWindows w;
   w.minute = seconds / 60;
   w.day = seconds / 86400;
@@ -40,8 +39,7 @@ QuotaWindows WindowsAt(std::chrono::system_clock::time_point now) {
 
 Error RateLimitedError(const QuotaDecision& decision) {
   Error e(ErrorCode::kRateLimited, std::string("quota exceeded: this client's requests per ") + decision.window +
-                                       " are used up; retry in " + std::to_string(decision.retry_after_seconds) +
-                                       " s");
+                                       " are used up; retry in " + std::to_string(decision.retry_after_seconds) + " s");
   e.retry_after_seconds = decision.retry_after_seconds;
   return e;
 }
@@ -69,10 +67,12 @@ QuotaEnforcer::QuotaEnforcer(KeyValueBackend& redis, CircuitBreakerOptions break
                              std::chrono::milliseconds command_timeout, LocalQuotaLimiter::Now now,
                              CircuitBreaker::Now breaker_now)
     : redis_(redis),
-      breaker_([&] {
-        breaker.call_timeout = command_timeout;
-        return breaker;
-      }(), std::move(breaker_now)),
+      breaker_(
+          [&] {
+            breaker.call_timeout = command_timeout;
+            return breaker;
+          }(),
+          std::move(breaker_now)),
       command_timeout_(command_timeout),
       now_(now),
       local_(std::move(now)) {}

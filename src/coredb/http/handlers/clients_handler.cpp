@@ -91,14 +91,13 @@ void RegisterClientRoutes(Router& router, clients::ClientRegistry& registry) {
                co_return r;
              });
 
-  router.Add(beast_http::verb::get, "/api/v1/clients", Access::kAdmin,
-             [reg](RequestContext&) -> awaitable<Response> {
-               auto list = co_await reg->List();
-               if (!list) co_return ErrorResponse(list.error());
-               json::array clients;
-               for (const auto& c : *list) clients.emplace_back(ClientJson(c));
-               co_return JsonResponse(200, json::object{{"clients", std::move(clients)}});
-             });
+  router.Add(beast_http::verb::get, "/api/v1/clients", Access::kAdmin, [reg](RequestContext&) -> awaitable<Response> {
+    auto list = co_await reg->List();
+    if (!list) co_return ErrorResponse(list.error());
+    json::array clients;
+    for (const auto& c : *list) clients.emplace_back(ClientJson(c));
+    co_return JsonResponse(200, json::object{{"clients", std::move(clients)}});
+  });
 
   router.Add(beast_http::verb::delete_, "/api/v1/clients/{id}", Access::kAdmin,
              [reg](RequestContext& ctx) -> awaitable<Response> {
