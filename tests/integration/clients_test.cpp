@@ -43,6 +43,22 @@ class RedisRestartGuard {
   bool started_ = false;
 };
 
+TestClientOptions WithPrefix(const std::string& prefix) {
+  TestClientOptions o;
+  o.cache_prefixes = {prefix};
+  return o;
+}
+TestClientOptions WithRole(const std::string& role) {
+  TestClientOptions o;
+  o.pg_role = role;
+  return o;
+}
+TestClientOptions PerMinute(std::int64_t quota) {
+  TestClientOptions o;
+  o.quota_per_minute = quota;
+  return o;
+}
+
 class Clients : public ::testing::Test {
  protected:
   void SetUp() override { Start(); }
@@ -262,7 +278,7 @@ TEST_F(Clients, LeasesTransactionsAndSagasBelongToTheirClient) {
 
 TEST_F(Clients, CachePrefixesBindKeysPatternsAndTags) {
   const std::string p = "pfx" + Suffix() + ":";
-  TestClient c = CreateClient(svc(), "cached", {"write"}, TestClientOptions{.cache_prefixes = {p}});
+  TestClient c = CreateClient(svc(), "cached", {"write"}, WithPrefix(p));
   EXPECT_EQ(As(c, "PUT", "/api/v1/cache/" + p + "k", json::object{{"value", 1}}).status, 200u);
   EXPECT_EQ(As(c, "PUT", "/api/v1/cache/other:k", json::object{{"value", 1}}).status, 403u);
   EXPECT_EQ(As(c, "GET", "/api/v1/cache/other:k").status, 403u);
@@ -283,9 +299,9 @@ TEST_F(Clients, CachePrefixesBindKeysPatternsAndTags) {
 TEST_F(Clients, ClientsWithDifferentRolesNeverShareACachedResult) {
   const std::string r1 = Role("cache_r1");
   const std::string r2 = Role("cache_r2");
-  TestClient c1 = CreateClient(svc(), "role1", {"read"}, TestClientOptions{.pg_role = r1});
-  TestClient c1b = CreateClient(svc(), "role1b", {"read"}, TestClientOptions{.pg_role = r1});
-  TestClient c2 = CreateClient(svc(), "role2", {"read"}, TestClientOptions{.pg_role = r2});
+  TestClient c1 = CreateClient(svc(), "role1", {"read"}, WithRole(r1));
+  TestClient c1b = CreateClient(svc(), "role1b", {"read"}, WithRole(r1));
+  TestClient c2 = CreateClient(svc(), "role2", {"read"}, WithRole(r2));
   const json::object q{{"sql", "SELECT 'role-cache-" + Suffix() + "' AS v"}, {"cache", {{"ttl", 60}}}};
   auto first = QueryAs(c1, q);
   ASSERT_EQ(first.status, 200u) << first.body;
@@ -299,7 +315,7 @@ TEST_F(Clients, ClientsWithDifferentRolesNeverShareACachedResult) {
 }
 
 TEST_F(Clients, QuotaAnswers429WithRetryAfterAndSurvivesRedisLoss) {
-  TestClient c = CreateClient(svc(), "quota", {"read"}, TestClientOptions{.quota_per_minute = 3});
+  TestClient c = CreateClient(svc(), "quota", {"read"}, PerMinute(3));
   // Requests near a minute boundary could land in two windows: start early in a minute.
   auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
   if (seconds.count() % 60 > 50) std::this_thread::sleep_for(std::chrono::seconds(61 - seconds.count() % 60));
@@ -317,7 +333,7 @@ TEST_F(Clients, QuotaAnswers429WithRetryAfterAndSurvivesRedisLoss) {
   for (int i = 0; i < 5; ++i) EXPECT_EQ(svc().Get("/api/v1/connections/stats").status, 200u);
 
   // Redis gone: the per-instance limiter takes over with the same limit (neither open nor closed).
-  TestClient d = CreateClient(svc(), "quota2", {"read"}, TestClientOptions{.quota_per_minute = 4});
+  TestClient d = CreateClient(svc(), "quota2", {"read"}, PerMinute(4));
   RedisRestartGuard guard;
   Devstack("redis-kill");
   seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
