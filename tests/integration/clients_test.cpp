@@ -223,6 +223,16 @@ TEST_F(Clients, ScopesAreEnforcedOnEveryKindOfRoute) {
   expect403(As(reader, "POST", "/api/v1/vectors/anything/upsert",
                json::object{{"items", {{{"id", "1"}, {"embedding", {1, 2}}}}}}),
             "vector upsert");
+  // A write client cannot reach Redis admin commands through a saga either.
+  auto flush_step = json::object{{"name", "f"},
+                                 {"action", {{"database", "redis"}, {"command", {"FLUSHALL"}}}},
+                                 {"compensation", nullptr}};
+  expect403(As(writer, "POST", "/api/v1/sagas", json::object{{"steps", {flush_step}}}), "saga FLUSHALL");
+  auto placeholder_step = json::object{{"name", "p"},
+                                       {"action", {{"database", "redis"}, {"command", {"${steps.x.result}"}}}},
+                                       {"compensation", nullptr}};
+  auto placeholder = As(writer, "POST", "/api/v1/sagas", json::object{{"steps", {placeholder_step}}});
+  EXPECT_TRUE(placeholder.status == 403u || placeholder.status == 400u) << placeholder.body;
   expect403(As(reader, "GET", "/api/v1/migrations/status"), "migrations status");
   expect403(As(writer, "POST", "/api/v1/migrations/run", json::object{}), "migrations run");
   expect403(As(writer, "GET", "/api/v1/connections"), "lease listing");

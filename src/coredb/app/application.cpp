@@ -85,6 +85,13 @@ pg::PoolOptions MakePoolOptions(const std::string& name, const config::PostgresC
   return options;
 }
 
+// The client table's own two connections, named so they are told apart in pg_stat_activity.
+pg::PoolOptions ClientsPoolOptions(const config::Config& cfg) {
+  pg::PoolOptions options = MakePoolOptions("clients", cfg.postgres, cfg, 2);
+  options.connection.application_name = "coredb-clients";
+  return options;
+}
+
 migrations::MigratorOptions MakeMigratorOptions(const config::Config& cfg) {
   migrations::MigratorOptions options;
   options.connection.conninfo = cfg.postgres.conninfo;
@@ -162,7 +169,7 @@ struct Service {
         // The saga log and locks: one connection per saga running on this instance.
         saga_pool(ioc.get_executor(), MakePoolOptions("sagas", cfg.postgres, cfg, cfg.saga_concurrency), cancel_worker),
         // The client table: its own small pool, so a busy main pool never delays a reload.
-        clients_pool(ioc.get_executor(), MakePoolOptions("clients", cfg.postgres, cfg, 2), cancel_worker),
+        clients_pool(ioc.get_executor(), ClientsPoolOptions(cfg), cancel_worker),
         redis_client(ioc.get_executor(), MakeRedisOptions(cfg.redis, cfg.redis.db, "cache")),
         redis_pool(ioc.get_executor(), MakeRedisPoolOptions(cfg.redis)),
         redis_sessions(ioc.get_executor(), MakeRedisOptions(cfg.redis, cfg.redis.session_db, "sessions")),
