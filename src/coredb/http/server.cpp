@@ -174,6 +174,8 @@ asio::awaitable<Response> Server::Dispatch(const Request& request, RequestContex
     auto principal = co_await auth_.Authenticate(request[beast::http::field::authorization]);
     if (!principal) co_return ErrorResponse(principal.error());
     ctx.principal = std::move(*principal);
+    auto admitted = co_await auth_.Admit(ctx.principal);
+    if (!admitted) co_return ErrorResponse(admitted.error());
   }
 
   auto match = router_.Find(request.method(), path);
@@ -296,7 +298,7 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
       std::string id = NewRequestId();
       co_await write(ErrorResponse(error), 11, false, id);
       if (observer_) {
-        observer_({id, "-", "unmatched", "", HttpStatusFor(error.code), ErrorCodeName(error.code),
+        observer_({id, "-", "unmatched", "", "", HttpStatusFor(error.code), ErrorCodeName(error.code),
                    std::chrono::steady_clock::now() - started});
       }
       // Lingering close: stop sending, drain what the client is still sending for a moment so
@@ -318,7 +320,7 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
     const Request& request = parser.get();
     std::string request_id(request["X-Request-Id"]);
     if (!ValidRequestId(request_id)) request_id = NewRequestId();
-    RequestContext ctx{request, request_id, {}, {}, {}, {}};
+    RequestContext ctx{request, request_id, {}, {}, {}, {}, {}};
     bool matched = false;
 
     // While the handler runs, watch the socket: if the client goes away, the handler is
@@ -357,7 +359,7 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
     if (!handler_done || session->force_closed) {
       if (observer_) {
         observer_({request_id, request.method_string(), matched ? ctx.route : "unmatched",
-                   ctx.principal.client_name, 499, "CLIENT_CLOSED", std::chrono::steady_clock::now() - started});
+                   ctx.principal.client_name, ctx.audit_statement, 499, "CLIENT_CLOSED", std::chrono::steady_clock::now() - started});
       }
       break;
     }
@@ -369,7 +371,7 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
     bool ok = co_await write(std::move(response), request.version(), keep_alive, request_id);
     if (observer_) {
       observer_({request_id, request.method_string(), matched ? ctx.route : "unmatched", ctx.principal.client_name,
-                 status, error_code, std::chrono::steady_clock::now() - started});
+                 ctx.audit_statement, status, error_code, std::chrono::steady_clock::now() - started});
     }
     if (!ok || !keep_alive) break;
   }

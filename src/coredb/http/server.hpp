@@ -31,6 +31,11 @@ class Authenticator {
  public:
   virtual ~Authenticator() = default;
   virtual boost::asio::awaitable<Result<Principal>> Authenticate(std::string_view authorization_header) = 0;
+  // After a successful Authenticate of an /api/* request: may still refuse it (quota: 429).
+  virtual boost::asio::awaitable<Result<void>> Admit(const Principal& principal) {
+    (void)principal;
+    co_return Result<void>{};
+  }
 };
 
 // What the session reports once a response is written (request log, metrics).
@@ -39,6 +44,7 @@ struct CompletedRequest {
   std::string_view method;
   std::string_view route;  // template, or "unmatched"
   std::string_view client;
+  std::string_view statement;  // fingerprint of the SQL / Redis command (audit), or empty
   unsigned status = 0;
   std::optional<std::string_view> error_code;
   std::chrono::nanoseconds duration{};
