@@ -2,6 +2,7 @@
 // needs; `serve` is the default. Parsing lives in app/command_line (unit-tested); this file only
 // dispatches. Exit codes: 0 ok, 1 failure, 2 usage or configuration error.
 #include "coredb/app/application.hpp"
+#include "coredb/app/client_commands.hpp"
 #include "coredb/app/command_line.hpp"
 #include "coredb/app/schema_commands.hpp"
 #include "coredb/config/config.hpp"
@@ -67,6 +68,9 @@ int main(int argc, char** argv) {
       break;
     case Command::kHealth:
       code = coredb::app::CheckHealth(loaded.config);
+      break;
+    case Command::kClients:
+      code = coredb::app::RunClientCommand(loaded.config, line);
       break;
     default:
       code = coredb::app::RunSchemaCommand(loaded.config, line);

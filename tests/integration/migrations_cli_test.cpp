@@ -60,13 +60,14 @@ TEST_F(SchemaCli, MigrateStatusRollbackWithOnlyDatabaseUrlAndTheirExitCodes) {
   auto status = Run({"status"});
   EXPECT_EQ(status.code, 0) << status.All();
   EXPECT_NE(status.out.find("current: none"), std::string::npos) << status.out;
-  EXPECT_NE(status.out.find("pending: 1, 2"), std::string::npos) << status.out;
+  EXPECT_NE(status.out.find("pending: 1, 2, 3"), std::string::npos) << status.out;
 
   auto migrate = Run({"migrate"});
   EXPECT_EQ(migrate.code, 0) << migrate.All();
   EXPECT_NE(migrate.out.find("applied 1 platform_schema"), std::string::npos) << migrate.out;
   EXPECT_NE(migrate.out.find("applied 2 saga_log"), std::string::npos) << migrate.out;
-  EXPECT_EQ(Scalar("SELECT count(*) FROM coredb_schema_migrations"), "2");
+  EXPECT_NE(migrate.out.find("applied 3 clients"), std::string::npos) << migrate.out;
+  EXPECT_EQ(Scalar("SELECT count(*) FROM coredb_schema_migrations"), "3");
 
   auto again = Run({"migrate"});
   EXPECT_EQ(again.code, 0) << again.All();
@@ -75,12 +76,12 @@ TEST_F(SchemaCli, MigrateStatusRollbackWithOnlyDatabaseUrlAndTheirExitCodes) {
   auto as_json = Run({"status", "--json"});
   ASSERT_EQ(as_json.code, 0) << as_json.All();
   auto body = json::parse(as_json.out);
-  EXPECT_EQ(body.at("current"), 2);
+  EXPECT_EQ(body.at("current"), 3);
   EXPECT_EQ(body.at("pending").as_array().size(), 0u);
-  ASSERT_EQ(body.at("history").as_array().size(), 2u);
+  ASSERT_EQ(body.at("history").as_array().size(), 3u);
   EXPECT_EQ(body.at("history").at(0).at("name"), "platform_schema");
 
-  auto rollback = Run({"rollback", "--steps", "2"});
+  auto rollback = Run({"rollback", "--steps", "3"});
   EXPECT_EQ(rollback.code, 0) << rollback.All();
   EXPECT_NE(rollback.out.find("rolled back 1 platform_schema"), std::string::npos) << rollback.out;
   EXPECT_EQ(Scalar("SELECT to_regclass('users') IS NULL"), "t");
@@ -157,7 +158,7 @@ TEST_F(SchemaCli, ResetNeedsForceOutsideDevelopment) {
   EXPECT_NE(forced.out.find("rolled back 1 platform_schema"), std::string::npos) << forced.out;
   EXPECT_NE(forced.out.find("applied 1 platform_schema"), std::string::npos) << forced.out;
   EXPECT_EQ(Scalar("SELECT count(*) FROM libraries"), "0");
-  EXPECT_EQ(Scalar("SELECT count(*) FROM coredb_schema_migrations"), "2");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM coredb_schema_migrations"), "3");
 }
 
 TEST_F(SchemaCli, SeedTwiceSucceedsAndInsertsOnce) {

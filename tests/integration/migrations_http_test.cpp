@@ -33,15 +33,15 @@ TEST_F(MigrationsApi, StatusRunRollbackRoundTrip) {
   StartService();
   auto fresh = Status();
   ASSERT_EQ(fresh.status, 200u) << fresh.body;
-  EXPECT_EQ(fresh.json, json::parse(R"({"current":null,"pending":[1,2],"history":[],"problems":[]})"));
+  EXPECT_EQ(fresh.json, json::parse(R"({"current":null,"pending":[1,2,3],"history":[],"problems":[]})"));
 
   auto run = svc().Post("/api/v1/migrations/run", json::object{});
   ASSERT_EQ(run.status, 200u) << run.body;
-  EXPECT_EQ(run.json, json::parse(R"({"applied":[1,2],"current":2})"));
+  EXPECT_EQ(run.json, json::parse(R"({"applied":[1,2,3],"current":3})"));
 
   auto status = Status();
   ASSERT_EQ(status.status, 200u);
-  EXPECT_EQ(status.json.at("current"), 2);
+  EXPECT_EQ(status.json.at("current"), 3);
   EXPECT_EQ(status.json.at("pending"), json::array());
   const auto& entry = status.json.at("history").at(0).as_object();
   EXPECT_EQ(entry.at("version"), 1);
@@ -53,11 +53,11 @@ TEST_F(MigrationsApi, StatusRunRollbackRoundTrip) {
   // No body at all means the defaults.
   auto again = svc().Request("POST", "/api/v1/migrations/run");
   ASSERT_EQ(again.status, 200u) << again.body;
-  EXPECT_EQ(again.json, json::parse(R"({"applied":[],"current":2})"));
+  EXPECT_EQ(again.json, json::parse(R"({"applied":[],"current":3})"));
 
-  auto rollback = svc().Post("/api/v1/migrations/rollback", json::object{{"steps", 2}});
+  auto rollback = svc().Post("/api/v1/migrations/rollback", json::object{{"steps", 3}});
   ASSERT_EQ(rollback.status, 200u) << rollback.body;
-  EXPECT_EQ(rollback.json, json::parse(R"({"rolledBack":[2,1],"current":null})"));
+  EXPECT_EQ(rollback.json, json::parse(R"({"rolledBack":[3,2,1],"current":null})"));
   EXPECT_EQ(Scalar("SELECT to_regclass('users') IS NULL"), "t");
 
   auto with_target = svc().Post("/api/v1/migrations/run", json::object{{"target", 1}});
@@ -72,12 +72,12 @@ TEST_F(MigrationsApi, RollbackWithNothingAppliedIs409AndChangesNothing) {
   EXPECT_EQ(r.ErrorCode(), "CONFLICT");
   EXPECT_NE(r.body.find("nothing to roll back"), std::string::npos) << r.body;
   EXPECT_EQ(Scalar("SELECT to_regclass('coredb_schema_migrations') IS NULL"), "t");
-  EXPECT_EQ(Status().json.at("pending"), json::parse("[1,2]"));
+  EXPECT_EQ(Status().json.at("pending"), json::parse("[1,2,3]"));
 
   ASSERT_EQ(svc().Post("/api/v1/migrations/run", json::object{}).status, 200u);
-  auto too_many = svc().Post("/api/v1/migrations/rollback", json::object{{"steps", 3}});
+  auto too_many = svc().Post("/api/v1/migrations/rollback", json::object{{"steps", 4}});
   EXPECT_EQ(too_many.status, 409u) << too_many.body;
-  EXPECT_EQ(Scalar("SELECT count(*) FROM coredb_schema_migrations"), "2");
+  EXPECT_EQ(Scalar("SELECT count(*) FROM coredb_schema_migrations"), "3");
 }
 
 TEST_F(MigrationsApi, BadInputIs400WithTheErrorModelAndAppliesNothing) {

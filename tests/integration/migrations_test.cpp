@@ -93,20 +93,20 @@ TEST_F(Migrations, FreshDatabaseMigratesToTheLatestVersionAndRecordsTheHistory) 
   auto m = MakeEmbedded();
   auto before = Status(*m);
   EXPECT_FALSE(before.current.has_value());
-  EXPECT_EQ(before.pending, (std::vector<int>{1, 2}));
+  EXPECT_EQ(before.pending, (std::vector<int>{1, 2, 3}));
   EXPECT_TRUE(before.history.empty());
   EXPECT_FALSE(TableExists(kHistoryTable)) << "status must not write";
 
   auto run = Migrate(*m);
   ASSERT_TRUE(run) << run.error().message;
-  EXPECT_EQ(Versions(*run), (std::vector<int>{1, 2}));
-  EXPECT_EQ(run->current, 2);
+  EXPECT_EQ(Versions(*run), (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(run->current, 3);
 
   auto after = Status(*m);
-  EXPECT_EQ(after.current, 2);
+  EXPECT_EQ(after.current, 3);
   EXPECT_TRUE(after.pending.empty());
   EXPECT_TRUE(after.problems.empty());
-  ASSERT_EQ(after.history.size(), 2u);
+  ASSERT_EQ(after.history.size(), 3u);
   EXPECT_EQ(after.history[1].name, "saga_log");
   const auto& h = after.history[0];
   EXPECT_EQ(h.version, 1);
@@ -129,8 +129,8 @@ TEST_F(Migrations, SecondRunAppliesNothing) {
   auto again = Migrate(*m);
   ASSERT_TRUE(again) << again.error().message;
   EXPECT_TRUE(again->steps.empty());
-  EXPECT_EQ(again->current, 2);
-  EXPECT_EQ(db_psql().Scalar("SELECT count(*) FROM coredb_schema_migrations"), "2");
+  EXPECT_EQ(again->current, 3);
+  EXPECT_EQ(db_psql().Scalar("SELECT count(*) FROM coredb_schema_migrations"), "3");
 }
 
 TEST_F(Migrations, AppliedMigrationWhoseUpFileChangedIsRefusedNamingItsVersion) {
@@ -346,11 +346,11 @@ TEST_F(Migrations, ResetRollsEverythingBackAndAppliesItAgain) {
 
   auto reset = RunCoro(io_, m->Reset());
   ASSERT_TRUE(reset) << reset.error().message;
-  EXPECT_EQ(Versions(reset->rolled_back), (std::vector<int>{2, 1}));
-  EXPECT_EQ(Versions(reset->applied), (std::vector<int>{1, 2}));
-  EXPECT_EQ(reset->applied.current, 2);
+  EXPECT_EQ(Versions(reset->rolled_back), (std::vector<int>{3, 2, 1}));
+  EXPECT_EQ(Versions(reset->applied), (std::vector<int>{1, 2, 3}));
+  EXPECT_EQ(reset->applied.current, 3);
   EXPECT_EQ(db_psql().Scalar("SELECT count(*) FROM libraries"), "0");
-  EXPECT_EQ(db_psql().Scalar("SELECT count(*) FROM coredb_schema_migrations"), "2");
+  EXPECT_EQ(db_psql().Scalar("SELECT count(*) FROM coredb_schema_migrations"), "3");
 }
 
 TEST(MigrationsExtensions, AppRoleCreatesTheStoryExtensionsWhenTheServerHasThem) {

@@ -276,6 +276,17 @@ TEST_F(QueryCache, BadInputGetsA400AndWritesNothing) {
 
 TEST_F(QueryCache, ReadOnlyClientMayCacheButNotInvalidateAndPrefixesBindExplicitKeys) {
   ServiceProcess svc;
+  // Clients live in migration 3: migrate the shared database for this test, and put it back
+  // as it was afterwards (roll back exactly what this test applied).
+  auto migrated = svc.Post("/api/v1/migrations/run", json::object{});
+  ASSERT_EQ(migrated.status, 200u) << migrated.body;
+  struct Undo {
+    ServiceProcess& svc;
+    std::size_t steps;
+    ~Undo() {
+      if (steps > 0) svc.Post("/api/v1/migrations/rollback", json::object{{"steps", steps}});
+    }
+  } undo{svc, migrated.json.at("applied").as_array().size()};
   auto made =
       svc.Post("/api/v1/clients",
                {{"name", Unique("ro")}, {"scopes", json::array{"read"}}, {"cachePrefixes", json::array{"ro:"}}});

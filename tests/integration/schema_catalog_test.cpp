@@ -232,7 +232,7 @@ TEST_F(SchemaCatalog, EveryColumnMatchesTheModelWithItsTypeNullabilityAndDefault
   // Nothing else in the schema but the service's own tables: migration history and saga log.
   EXPECT_EQ(psql_->Scalar("SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables "
                           "WHERE table_schema = 'public'"),
-            "api_keys,coredb_idempotency,coredb_sagas,coredb_schema_migrations,documentation_chunks,libraries,"
+            "api_keys,coredb_clients,coredb_idempotency,coredb_sagas,coredb_schema_migrations,documentation_chunks,libraries,"
             "library_versions,"
             "oauth_tokens,usage_logs,users");
 }
@@ -249,8 +249,8 @@ TEST_F(SchemaCatalog, ConstraintsAndTriggersMatchTheModel) {
 TEST_F(SchemaCatalog, RollbackThenMigrateReturnsTheIdenticalCatalog) {
   const Rows before = Snapshot(*psql_);
   ASSERT_GT(before.size(), kExpectedColumns.size());
-  // Every migration down (the saga log of 0002 too), then up again.
-  auto down = RunCoro(io_, migrator_->Rollback(2));
+  // Every migration down (the saga log of 0002 and the clients of 0003 too), then up again.
+  auto down = RunCoro(io_, migrator_->Rollback(3));
   ASSERT_TRUE(down) << down.error().message;
   EXPECT_EQ(psql_->Scalar(std::string("SELECT count(*) FROM pg_class WHERE relnamespace = 'public'::regnamespace "
                                       "AND relname IN ") +

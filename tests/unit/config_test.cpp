@@ -137,3 +137,35 @@ TEST(Config, MetricsTokenAndDrainDelay) {
 
 }  // namespace
 }  // namespace coredb::config
+
+namespace coredb::config {
+namespace {
+
+TEST(Config, SecuritySettingsOfIssue6) {
+  auto defaults = LoadWith({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults.config.http.max_concurrent_per_client, 256u);
+  EXPECT_TRUE(defaults.config.http.tls_cert_file.empty());
+
+  auto r = LoadWith({{"MAX_CONCURRENT_PER_CLIENT", "0"}, {"TLS_CERT", "/c.pem"}, {"TLS_KEY", "/k.pem"},
+                     {"DATABASE_URL", "postgresql://u@h/d"}, {"PG_SSL", "verify-full"},
+                     {"PG_SSL_ROOT_CERT", "/etc/ssl/my ca.pem"}});
+  ASSERT_TRUE(r.ok()) << r.problems[0];
+  EXPECT_EQ(r.config.http.max_concurrent_per_client, 0u);
+  EXPECT_EQ(r.config.http.tls_cert_file, "/c.pem");
+  EXPECT_EQ(r.config.http.tls_key_file, "/k.pem");
+  EXPECT_EQ(r.config.postgres.conninfo, "postgresql://u@h/d?sslmode=verify-full&sslrootcert=/etc/ssl/my%20ca.pem");
+
+  auto discrete = LoadWith({{"PG_HOST", "h"}, {"PG_SSL_ROOT_CERT", "/ca.pem"}});
+  ASSERT_TRUE(discrete.ok());
+  EXPECT_NE(discrete.config.postgres.conninfo.find(" sslrootcert='/ca.pem'"), std::string::npos)
+      << discrete.config.postgres.conninfo;
+
+  auto half = LoadWith({{"TLS_CERT", "/c.pem"}, {"MAX_CONCURRENT_PER_CLIENT", "-1"}});
+  ASSERT_EQ(half.problems.size(), 2u);
+  EXPECT_NE(half.problems[0].find("MAX_CONCURRENT_PER_CLIENT"), std::string::npos) << half.problems[0];
+  EXPECT_NE(half.problems[1].find("TLS_CERT and TLS_KEY"), std::string::npos) << half.problems[1];
+}
+
+}  // namespace
+}  // namespace coredb::config

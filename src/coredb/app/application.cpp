@@ -8,8 +8,11 @@
 #include "coredb/adapters/redis/redis_client.hpp"
 #include "coredb/adapters/redis/redis_pool.hpp"
 #include "coredb/cache/cache_manager.hpp"
-#include "coredb/core/token_auth.hpp"
+#include "coredb/clients/client_registry.hpp"
+#include "coredb/clients/client_store.hpp"
+#include "coredb/clients/quota.hpp"
 #include "coredb/http/handlers/cache_handler.hpp"
+#include "coredb/http/handlers/clients_handler.hpp"
 #include "coredb/http/handlers/health_handler.hpp"
 #include "coredb/http/handlers/metrics_handler.hpp"
 #include "coredb/http/handlers/migrations_handler.hpp"
@@ -53,17 +56,34 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr std::chrono::milliseconds kRedisStartupWait{2000};
+// How often the client table is reloaded from PostgreSQL (changes made by other instances or
+// the CLI), and the bound on one reload.
+constexpr std::chrono::milliseconds kClientsReloadInterval{5000};
+constexpr std::chrono::milliseconds kClientsLoadTimeout{2000};
 
-class AdminAuthenticator final : public http::Authenticator {
+// Bearer tokens → clients (in memory, no I/O), then the client's quotas.
+class ClientAuthenticator final : public http::Authenticator {
  public:
-  explicit AdminAuthenticator(const std::string& admin_token) : tokens_(admin_token) {}
+  explicit ClientAuthenticator(clients::ClientRegistry& registry) : registry_(registry) {}
   asio::awaitable<Result<Principal>> Authenticate(std::string_view header) override {
-    co_return tokens_.Authenticate(header);
+    co_return registry_.Authenticate(header);
+  }
+  asio::awaitable<Result<void>> Admit(const Principal& principal) override {
+    auto admitted = co_await registry_.Admit(principal);
+    co_return admitted;
   }
 
  private:
-  TokenAuthenticator tokens_;
+  clients::ClientRegistry& registry_;
 };
+
+// libpq's words for a connection refused because of its settings rather than an outage.
+bool IsSettingsRefusal(std::string_view message) {
+  for (std::string_view needle : {"SSL", "certificate", "authentication failed", "sslmode", "does not exist"}) {
+    if (message.find(needle) != std::string_view::npos) return true;
+  }
+  return false;
+}
 
 pg::PoolOptions MakePoolOptions(const std::string& name, const config::PostgresConfig& pg,
                                 const config::Config& cfg, std::size_t size) {
@@ -74,6 +94,13 @@ pg::PoolOptions MakePoolOptions(const std::string& name, const config::PostgresC
   options.connection.default_statement_timeout = cfg.default_query_timeout;
   options.max_size = size;
   options.idle_timeout = pg.idle_timeout;
+  return options;
+}
+
+// The client table's own two connections, named so they are told apart in pg_stat_activity.
+pg::PoolOptions ClientsPoolOptions(const config::Config& cfg) {
+  pg::PoolOptions options = MakePoolOptions("clients", cfg.postgres, cfg, 2);
+  options.connection.application_name = "coredb-clients";
   return options;
 }
 
@@ -178,6 +205,8 @@ struct Service {
         vector_probe_pool(ioc.get_executor(), MakePoolOptions("vector-health", cfg.vector, cfg, 1), cancel_worker),
         // The saga log and locks: one connection per saga running on this instance.
         saga_pool(ioc.get_executor(), MakePoolOptions("sagas", cfg.postgres, cfg, cfg.saga_concurrency), cancel_worker),
+        // The client table: its own small pool, so a busy main pool never delays a reload.
+        clients_pool(ioc.get_executor(), ClientsPoolOptions(cfg), cancel_worker),
         redis_client(ioc.get_executor(), MakeRedisOptions(cfg.redis, cfg.redis.db, "cache")),
         redis_pool(ioc.get_executor(), MakeRedisPoolOptions(cfg.redis)),
         redis_sessions(ioc.get_executor(), MakeRedisOptions(cfg.redis, cfg.redis.session_db, "sessions")),
@@ -186,6 +215,7 @@ struct Service {
         pg_probe(pg_probe_pool, cfg.max_result_bytes),
         vector_probe(vector_probe_pool, cfg.max_result_bytes),
         saga_log(saga_pool, cfg.max_result_bytes),
+        clients_sql(clients_pool, cfg.max_result_bytes),
         redis_backend(redis_client),
         vector_store(vector_backend, cfg.default_query_timeout),
         sessions(ioc.get_executor(), sessions::SessionOptions{InstanceId(cfg)}, pg_backend, vector_backend,
@@ -197,7 +227,10 @@ struct Service {
         idempotency(pg_backend),
         platform(pg_backend, cache, platform::PlatformOptions{cfg.platform_cache_prefix, cfg.default_query_timeout}),
         migrator(ioc.get_executor(), cancel_worker, std::move(migration_set), MakeMigratorOptions(cfg)),
-        authenticator(cfg.admin_token),
+        client_store(clients_sql, kClientsLoadTimeout),
+        quotas(redis_backend, MakeCacheOptions(cfg.redis).breaker, cfg.redis.command_timeout),
+        client_registry(ioc.get_executor(), client_store, quotas, cfg.admin_token, kClientsReloadInterval),
+        authenticator(client_registry),
         health(ioc.get_executor(),
                {{"database", [this](std::chrono::milliseconds t) { return pg_probe.Ping(t); }},
                 {"redis", [this](std::chrono::milliseconds t) { return PingRedis(t); }},
@@ -230,6 +263,7 @@ struct Service {
     http::RegisterSagaRoutes(router, sagas);
     http::RegisterVectorRoutes(router, vector_store);
     http::RegisterPlatformRoutes(router, platform);
+    http::RegisterClientRoutes(router, client_registry);
   }
 
   // What /metrics reads from the components that count it themselves.
@@ -275,6 +309,7 @@ struct Service {
                                {"status", r.status},
                                {"durationMs", std::chrono::duration<double, std::milli>(r.duration).count()}};
     if (!r.client.empty()) fields["client"] = r.client;
+    if (!r.statement.empty()) fields["statement"] = r.statement;
     if (r.error_code) fields["errorCode"] = *r.error_code;
     observability::LogEvent(r.status >= 500 ? spdlog::level::warn : spdlog::level::info, "request", fields);
   }
@@ -290,6 +325,7 @@ struct Service {
     }
     co_await server.Shutdown(std::chrono::steady_clock::now() + config.http.shutdown_timeout);
     health.Stop();
+    client_registry.Stop();
     sagas.Stop();  // a saga cut short here is finished by the recovery sweep of the next start
     // Open transactions are rolled back and leases given back (their pools reset the sessions).
     sessions.CloseAll();
@@ -298,6 +334,7 @@ struct Service {
     pg_probe_pool.Close();
     vector_probe_pool.Close();
     saga_pool.Close();
+    clients_pool.Close();
     redis_pool.Close();
     redis_client.Stop();
     redis_sessions.Stop();
@@ -316,6 +353,7 @@ struct Service {
   pg::Pool pg_probe_pool;
   pg::Pool vector_probe_pool;
   pg::Pool saga_pool;
+  pg::Pool clients_pool;
   redis::RedisClient redis_client;
   redis::RedisPool redis_pool;
   redis::RedisClient redis_sessions;  // REDIS_SESSION_DB
@@ -324,6 +362,7 @@ struct Service {
   pg::PgBackend pg_probe;
   pg::PgBackend vector_probe;
   pg::PgBackend saga_log;
+  pg::PgBackend clients_sql;
   redis::RedisBackend redis_backend;
   vectors::VectorStore vector_store;
   sessions::SessionManager sessions;
@@ -334,7 +373,10 @@ struct Service {
   sagas::IdempotencyStore idempotency;
   platform::PlatformService platform;
   migrations::PgMigrator migrator;  // its own connection per call (session advisory lock)
-  AdminAuthenticator authenticator;
+  clients::ClientStore client_store;
+  clients::QuotaEnforcer quotas;  // per-client quotas in Redis, per-instance limiter as fallback
+  clients::ClientRegistry client_registry;
+  ClientAuthenticator authenticator;
   http::Router router;
   observability::HealthMonitor health;
   http::Server server;
@@ -371,6 +413,7 @@ int Serve(const config::Config& cfg) {
   service->redis_sessions.Start();
   service->health.Start();
   service->sagas.Start();
+  service->client_registry.Start();
   // The pgvector check logs what is missing; the vectors API re-checks until it passes.
   asio::co_spawn(
       service->ioc, [&service]() -> asio::awaitable<void> { co_await service->vector_store.Initialize(); },
@@ -380,9 +423,22 @@ int Serve(const config::Config& cfg) {
   // Redis connects in the background. Give it a moment (bounded: a Redis that is down must not
   // keep the service from serving SQL) before taking requests, so the first cache requests do
   // not find it "down" and open its breaker.
+  int exit_code = 0;
   asio::co_spawn(
       service->ioc,
-      [&service, &cfg]() -> asio::awaitable<void> {
+      [&service, &cfg, &exit_code]() -> asio::awaitable<void> {
+        // A PostgreSQL that refuses this service's settings (an sslmode it cannot do, a
+        // certificate that does not verify, wrong credentials) is a configuration error: stop
+        // now with its reason. One that is down is not (the pools connect when it is back).
+        const auto pg_options = MakePoolOptions("postgresql", cfg.postgres, cfg, 1).connection;
+        auto probe = co_await pg::Connection::Open(service->ioc.get_executor(), pg_options, service->cancel_worker);
+        if (!probe && IsSettingsRefusal(probe.error().message)) {
+          spdlog::critical("postgresql refused the connection settings (DATABASE_URL / PG_SSL): {}",
+                           probe.error().message);
+          exit_code = 1;
+          service->ioc.stop();
+          co_return;
+        }
         const auto deadline = std::chrono::steady_clock::now() + kRedisStartupWait;
         const bool cache_up = co_await service->redis_client.WaitConnected(kRedisStartupWait);
         const auto left =
@@ -390,6 +446,10 @@ int Serve(const config::Config& cfg) {
         const bool sessions_up = co_await service->redis_sessions.WaitConnected(std::max(left, 1ms));
         if (service->health.draining()) co_return;  // SIGTERM came first
         if (!cache_up || !sessions_up) spdlog::warn("starting without redis: the cache is bypassed until it connects");
+        // The client tokens, before the first request (bounded by the load's timeout; without
+        // PostgreSQL only the bootstrap admin token works until a reload succeeds).
+        co_await service->client_registry.Reload();
+        if (service->health.draining()) co_return;
         service->server.Start();
         observability::LogEvent(
             spdlog::level::info, "listening",
@@ -412,7 +472,7 @@ int Serve(const config::Config& cfg) {
     });
   });
   service->ioc.run();
-  return 0;
+  return exit_code;
 }
 
 int CheckHealth(const config::Config& cfg) {

@@ -1,5 +1,6 @@
 #include "coredb/app/command_line.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <string_view>
 
@@ -58,6 +59,20 @@ constexpr CommandInfo kCommands[] = {
      "Inserts the libraries MongoDB, Next.js and Supabase, the user test@twinmcp.dev and its API\n"
      "key. Rows that exist already are kept: running it twice inserts nothing the second time.\n"
      "Needs the schema (`coredb migrate`).\n"},
+    {Command::kClients, "clients", "manage API clients and their tokens (add, list, revoke)",
+     "usage: coredb clients add --name NAME --scopes read[,write,admin] [--quota-per-minute N]\n"
+     "                          [--quota-per-day N] [--pg-role ROLE] [--cache-prefix P]...\n"
+     "       coredb clients list [--json]\n"
+     "       coredb clients revoke ID\n\n"
+     "add prints the new client's token once (only its SHA-256 is stored: keep it now). A running\n"
+     "service sees clients added or revoked here within 5 seconds. Needs the schema (migration 3).\n\n"
+     "  --name NAME            1..64 letters, digits, '.', '_', '-'\n"
+     "  --scopes LIST          comma-separated: read, write, admin\n"
+     "  --quota-per-minute N   requests per minute (default: none)\n"
+     "  --quota-per-day N      requests per UTC day (default: none)\n"
+     "  --pg-role ROLE         PostgreSQL role the client's statements run as\n"
+     "  --cache-prefix P       a cache key prefix the client is limited to (repeat for more)\n"
+     "  --json                 list: the same JSON as GET /api/v1/clients\n"},
 };
 
 const CommandInfo* FindCommand(std::string_view name) {
@@ -90,8 +105,26 @@ bool TakesOption(Command command, std::string_view option) {
   if (option == "--target") return command == Command::kMigrate;
   if (option == "--steps") return command == Command::kRollback;
   if (option == "--force") return command == Command::kReset;
-  if (option == "--json") return command == Command::kStatus;
+  if (option == "--json") return command == Command::kStatus || command == Command::kClients;
+  if (option == "--name" || option == "--scopes" || option == "--quota-per-minute" || option == "--quota-per-day" ||
+      option == "--pg-role" || option == "--cache-prefix") {
+    return command == Command::kClients;
+  }
   return false;
+}
+
+std::vector<std::string> SplitList(std::string_view text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const std::size_t comma = std::min(text.find(',', start), text.size());
+    std::string_view item = text.substr(start, comma - start);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) out.emplace_back(item);
+    start = comma + 1;
+  }
+  return out;
 }
 
 bool IsFlag(std::string_view option) { return option == "--force" || option == "--json"; }
@@ -153,7 +186,38 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& args) {
   }
   line.command = info->command;
 
-  for (std::size_t i = 1; i < args.size(); ++i) {
+  std::size_t first_option = 1;
+  if (line.command == Command::kClients) {
+    if (args.size() < 2 || args[1] == "--help" || args[1] == "-h") {
+      if (args.size() < 2) parsed.error = "clients needs an action: add, list or revoke";
+      line.help = args.size() >= 2;
+      return parsed;
+    }
+    const std::string& action = args[1];
+    if (action == "add") {
+      line.clients_action = ClientsAction::kAdd;
+    } else if (action == "list") {
+      line.clients_action = ClientsAction::kList;
+    } else if (action == "revoke") {
+      line.clients_action = ClientsAction::kRevoke;
+      if (args.size() < 3 || args[2].rfind("-", 0) == 0) {
+        if (args.size() >= 3 && (args[2] == "--help" || args[2] == "-h")) {
+          line.help = true;
+          return parsed;
+        }
+        parsed.error = "clients revoke needs the client's id";
+        return parsed;
+      }
+      line.client_id = args[2];
+      first_option = 3;
+    } else {
+      parsed.error = "unknown clients action '" + action + "' (expected add, list or revoke)";
+      return parsed;
+    }
+    if (first_option == 1) first_option = 2;
+  }
+
+  for (std::size_t i = first_option; i < args.size(); ++i) {
     std::string_view arg = args[i];
     if (arg == "--help" || arg == "-h") {
       line.help = true;
@@ -186,6 +250,32 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& args) {
       }
       value = args[++i];
     }
+    if (line.command == Command::kClients) {
+      const bool adding = line.clients_action == ClientsAction::kAdd;
+      if (option != "--json" && !adding) {
+        parsed.error = std::string(option) + " applies to clients add only";
+        return parsed;
+      }
+      if (option == "--name") {
+        line.client_name = std::string(*value);
+      } else if (option == "--scopes") {
+        line.client_scopes = SplitList(*value);
+      } else if (option == "--pg-role") {
+        line.pg_role = std::string(*value);
+      } else if (option == "--cache-prefix") {
+        line.cache_prefixes.emplace_back(*value);
+      } else {
+        const bool minute = option == "--quota-per-minute";
+        auto v = ParseInteger(*value, 1, minute ? 1000000 : 1000000000);
+        if (!v) {
+          parsed.error = std::string(option) + " must be a positive integer (at most " +
+                         (minute ? "1000000" : "1000000000") + "), got '" + std::string(*value) + "'";
+          return parsed;
+        }
+        (minute ? line.quota_per_minute : line.quota_per_day) = *v;
+      }
+      continue;
+    }
     if (option == "--target") {
       auto v = ParseInteger(*value, 1, 2147483647);
       if (!v) {
@@ -209,6 +299,10 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& args) {
       }
       (option == "--lock-timeout" ? line.lock_timeout : line.statement_timeout) = std::chrono::milliseconds(*v);
     }
+  }
+  if (line.clients_action == ClientsAction::kAdd && !line.help &&
+      (line.client_name.empty() || line.client_scopes.empty())) {
+    parsed.error = "clients add needs --name and --scopes";
   }
   return parsed;
 }

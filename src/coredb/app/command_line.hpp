@@ -4,13 +4,16 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 namespace coredb::app {
 
-enum class Command { kServe, kHealth, kMigrate, kRollback, kStatus, kReset, kSeed, kHelp, kVersion };
+enum class Command { kServe, kHealth, kMigrate, kRollback, kStatus, kReset, kSeed, kClients, kHelp, kVersion };
+
+enum class ClientsAction { kNone, kAdd, kList, kRevoke };
 
 struct CommandLine {
   Command command = Command::kServe;
@@ -21,6 +24,15 @@ struct CommandLine {
   bool json = false;                                           // status --json
   std::optional<std::chrono::milliseconds> lock_timeout;       // migrate, rollback, reset
   std::optional<std::chrono::milliseconds> statement_timeout;  // migrate, rollback, reset
+  // clients add|list|revoke (values checked by clients/client_rules when the command runs)
+  ClientsAction clients_action = ClientsAction::kNone;
+  std::string client_name;                  // add --name
+  std::vector<std::string> client_scopes;   // add --scopes read,write
+  std::optional<std::int64_t> quota_per_minute;  // add --quota-per-minute
+  std::optional<std::int64_t> quota_per_day;     // add --quota-per-day
+  std::string pg_role;                      // add --pg-role
+  std::vector<std::string> cache_prefixes;  // add --cache-prefix P (repeatable)
+  std::string client_id;                    // revoke <id>
 };
 
 struct ParsedCommandLine {

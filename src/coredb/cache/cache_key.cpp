@@ -102,4 +102,12 @@ Result<void> CheckPatternAccess(const Principal& principal, std::string_view pat
                    "* ? [ must start with one of them)");
 }
 
+Result<void> CheckTagAccess(const Principal& principal, std::string_view tag) {
+  if (principal.cache_prefixes.empty()) return {};
+  for (const std::string& prefix : principal.cache_prefixes) {
+    if (tag.starts_with(prefix)) return {};
+  }
+  return MakeError(ErrorCode::kForbidden, "this client may only use cache tags under its cachePrefixes");
+}
+
 }  // namespace coredb::cache

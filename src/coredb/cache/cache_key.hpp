@@ -43,5 +43,8 @@ Result<void> CheckKeyAccess(const Principal& principal, std::string_view key);
 // prefixes (its literal part starts with the prefix), and unless the principal is admin when
 // the pattern matches every key.
 Result<void> CheckPatternAccess(const Principal& principal, std::string_view pattern);
+// 403 FORBIDDEN unless the tag starts with one of the principal's prefixes (tags live in the
+// same key space: invalidating one deletes the keys it lists).
+Result<void> CheckTagAccess(const Principal& principal, std::string_view tag);
 
 }  // namespace coredb::cache

@@ -102,6 +102,26 @@ void LoadPostgres(Reader& r, Config& cfg) {
       cfg.postgres.conninfo += " sslmode=" + mode;
     }
   }
+  if (auto root = r.Get("PG_SSL_ROOT_CERT")) {
+    // The CA that must have signed the server's certificate (verify-ca, verify-full).
+    if (IsPostgresUrl(cfg.postgres.conninfo)) {
+      std::string encoded;
+      for (unsigned char c : *root) {
+        static const char* kHex = "0123456789ABCDEF";
+        if (std::isalnum(c) || c == '/' || c == '.' || c == '-' || c == '_') {
+          encoded += static_cast<char>(c);
+        } else {
+          encoded += '%';
+          encoded += kHex[c >> 4];
+          encoded += kHex[c & 15];
+        }
+      }
+      cfg.postgres.conninfo += (cfg.postgres.conninfo.find('?') == std::string::npos ? "?" : "&");
+      cfg.postgres.conninfo += "sslrootcert=" + encoded;
+    } else {
+      cfg.postgres.conninfo += " sslrootcert=" + QuoteConninfoValue(*root);
+    }
+  }
   r.ReadInt("PG_POOL_SIZE", cfg.postgres.pool_size, 1, 1000);
   r.ReadMillis("PG_IDLE_TIMEOUT", cfg.postgres.idle_timeout, 1000, 24LL * 3600 * 1000);
   r.ReadMillis("PG_CONNECT_TIMEOUT", cfg.postgres.connect_timeout, 100, 120000);
@@ -235,6 +255,12 @@ LoadResult Load(const EnvReader& env, const std::vector<std::string>& names) {
   r.ReadMillis("SHUTDOWN_TIMEOUT", cfg.http.shutdown_timeout, 0, 600000);
   r.ReadMillis("KEEP_ALIVE_TIMEOUT", cfg.http.keep_alive_timeout, 1000, 3600000);
   r.ReadMillis("SHUTDOWN_DRAIN_DELAY", cfg.http.shutdown_drain_delay, 0, 600000);
+  r.ReadInt("MAX_CONCURRENT_PER_CLIENT", cfg.http.max_concurrent_per_client, 0, 100000);
+  if (auto cert = r.Get("TLS_CERT")) cfg.http.tls_cert_file = *cert;
+  if (auto key = r.Get("TLS_KEY")) cfg.http.tls_key_file = *key;
+  if (cfg.http.tls_cert_file.empty() != cfg.http.tls_key_file.empty()) {
+    r.Problem("TLS_CERT and TLS_KEY must be given together (PEM certificate chain and private key)");
+  }
   r.ReadInt("MAX_RESULT_BYTES", cfg.max_result_bytes, 1024, 1024LL * 1024 * 1024);
   r.ReadMillis("DEFAULT_QUERY_TIMEOUT", cfg.default_query_timeout, 1, 300000);
 

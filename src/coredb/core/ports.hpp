@@ -3,6 +3,7 @@
 #pragma once
 
 #include "coredb/core/error.hpp"
+#include "coredb/core/principal.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/json/array.hpp>
@@ -23,11 +24,32 @@ const char* DatabaseName(Database db);
 
 enum class RowMode { kObject, kArray };
 
+// How PostgreSQL itself confines a caller's SQL (issue 6; enforced by pg::PgBackend, never by
+// looking at the SQL text). Set by the HTTP layer from the Principal (CallerScope); the service's
+// own statements leave it empty.
+struct SqlScope {
+  // SQL a caller sent: on a shared (unleased) connection its session state (set_config(..., false),
+  // advisory locks, LISTEN, PREPARE, temp tables, sequences' currval) is discarded in the same
+  // round trip, so the next caller of that connection sees none of it.
+  bool caller_sql = false;
+  // Runs in a READ ONLY transaction, verified by PostgreSQL after each statement (a `read` client).
+  bool read_only = false;
+  // SET LOCAL ROLE for the statement's transaction, verified after each statement (Principal::pg_role).
+  std::string_view role;
+  bool confined() const { return read_only || !role.empty(); }
+};
+
+// The scope of SQL sent by `caller` (its strings must outlive the statements).
+inline SqlScope CallerScope(const Principal& caller) {
+  return SqlScope{.caller_sql = true, .read_only = !caller.Allows(Scope::kWrite), .role = caller.pg_role};
+}
+
 struct SqlStatement {
   std::string_view sql;
   const boost::json::array* params = nullptr;  // JSON values, encoded by the adapter
   RowMode row_mode = RowMode::kObject;
   std::chrono::milliseconds timeout{30000};    // bounds the pool wait and, separately, the execution
+  SqlScope scope{};                            // a batch runs with its first statement's
 };
 
 // {rows, rowCount, command, fields} of API.md, plus the server-side duration.

@@ -21,7 +21,7 @@ TokenAuthenticator::TokenAuthenticator(std::string_view admin_token) {
   }
 }
 
-Result<Principal> TokenAuthenticator::Authenticate(std::string_view authorization) const {
+Result<std::string_view> ExtractBearerToken(std::string_view authorization) {
   if (authorization.empty()) {
     return MakeError(ErrorCode::kUnauthenticated, "missing Authorization header (expected: Bearer <token>)");
   }
@@ -39,6 +39,13 @@ Result<Principal> TokenAuthenticator::Authenticate(std::string_view authorizatio
   if (token.empty() || token.size() > 512) {
     return MakeError(ErrorCode::kUnauthenticated, "malformed Authorization header (expected: Bearer <token>)");
   }
+  return token;
+}
+
+Result<Principal> TokenAuthenticator::Authenticate(std::string_view authorization) const {
+  auto extracted = ExtractBearerToken(authorization);
+  if (!extracted) return extracted.error();
+  std::string_view token = *extracted;
   TokenDigest digest = Sha256(token);
   if (has_admin_ && CRYPTO_memcmp(digest.data(), admin_digest_.data(), digest.size()) == 0) {
     Principal admin;

@@ -1,6 +1,7 @@
 // Bearer-token authentication. Tokens are compared as SHA-256 digests with a constant-time
 // comparison, so the time taken does not depend on how much of a token matches (nor on its
-// length). Only the bootstrap admin token (COREDB_ADMIN_TOKEN) exists until client management.
+// length). This class knows only the bootstrap admin token (COREDB_ADMIN_TOKEN); the service
+// authenticates clients with clients/client_directory, which includes that token.
 #pragma once
 
 #include "coredb/core/error.hpp"
@@ -14,6 +15,11 @@ namespace coredb {
 
 using TokenDigest = std::array<unsigned char, 32>;
 TokenDigest Sha256(std::string_view data);
+
+// The token of an `Authorization: Bearer <token>` header value (scheme case-insensitive, spaces
+// around the token ignored, 1..512 characters), or 401 UNAUTHENTICATED describing the header
+// (never the token).
+Result<std::string_view> ExtractBearerToken(std::string_view authorization);
 
 class TokenAuthenticator {
  public:

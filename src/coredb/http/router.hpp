@@ -31,6 +31,9 @@ struct RequestContext {
   std::vector<std::pair<std::string, std::string>> path_params;  // percent-decoded
   std::string_view query;  // raw query string (after '?'), may be empty
   Principal principal;
+  // Set by SQL/Redis handlers for the audit line: a fingerprint (clients/fingerprint), never
+  // the statement, its literals or its parameters.
+  std::string audit_statement;
 
   std::string_view PathParam(std::string_view name) const;
 };

@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -28,6 +29,7 @@ namespace {
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kHeaderLimit = 16 * 1024;
 constexpr auto kWriteTimeout = 30s;
+constexpr auto kTlsHandshakeTimeout = 10s;
 
 bool ValidRequestId(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
@@ -35,6 +37,19 @@ bool ValidRequestId(std::string_view id) {
     if (c < 0x21 || c > 0x7e) return false;  // visible ASCII only: it is echoed into a header and logs
   }
   return true;
+}
+
+// watch_peer's read: on the raw socket for plain HTTP (as before TLS existed), through TLS otherwise.
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> ReadSomeForWatch(
+    beast::tcp_stream& stream, beast::flat_buffer::mutable_buffers_type buffer) {
+  auto result = co_await stream.socket().async_read_some(buffer, kUseTuple);
+  co_return result;
+}
+template <class Stream>
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> ReadSomeForWatch(
+    Stream& stream, beast::flat_buffer::mutable_buffers_type buffer) {
+  auto result = co_await stream.async_read_some(buffer, kUseTuple);
+  co_return result;
 }
 
 }  // namespace
@@ -60,6 +75,22 @@ Server::~Server() = default;
 
 Result<void> Server::Listen() {
   boost::system::error_code ec;
+  if (!cfg_.tls_cert_file.empty()) {
+    // TLS 1.2+ only; the files are read once, here: a bad one stops the start-up.
+    auto tls = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    tls->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                         asio::ssl::context::single_dh_use,
+                     ec);
+    if (!ec) tls->use_certificate_chain_file(cfg_.tls_cert_file, ec);
+    if (ec) return MakeError(ErrorCode::kInternal, "TLS_CERT: cannot use " + cfg_.tls_cert_file + ": " + ec.message());
+    tls->use_private_key_file(cfg_.tls_key_file, asio::ssl::context::pem, ec);
+    if (ec) return MakeError(ErrorCode::kInternal, "TLS_KEY: cannot use " + cfg_.tls_key_file + ": " + ec.message());
+    if (SSL_CTX_check_private_key(tls->native_handle()) != 1) {
+      return MakeError(ErrorCode::kInternal, "TLS_KEY does not match the certificate of TLS_CERT");
+    }
+    tls_ = std::move(tls);
+  }
   auto address = asio::ip::make_address(cfg_.host, ec);
   if (ec) return MakeError(ErrorCode::kInvalidRequest, "HOST is not an IP address: " + cfg_.host);
   tcp::endpoint endpoint(address, cfg_.port);
@@ -143,6 +174,8 @@ asio::awaitable<Response> Server::Dispatch(const Request& request, RequestContex
     auto principal = co_await auth_.Authenticate(request[beast::http::field::authorization]);
     if (!principal) co_return ErrorResponse(principal.error());
     ctx.principal = std::move(*principal);
+    auto admitted = co_await auth_.Admit(ctx.principal);
+    if (!admitted) co_return ErrorResponse(admitted.error());
   }
 
   auto match = router_.Find(request.method(), path);
@@ -168,6 +201,15 @@ asio::awaitable<Response> Server::Dispatch(const Request& request, RequestContex
     ctx.principal = std::move(*principal);
   }
   if (auto denied = AccessDenied(match.route->access, ctx.principal)) co_return ErrorResponse(*denied);
+  // MAX_CONCURRENT_PER_CLIENT: the slot is held until the handler's answer is ready.
+  ClientLimiter::Slot slot;
+  if (!ctx.principal.client_id.empty() && !limiter_.TryAcquire(ctx.principal.client_id, slot)) {
+    Error busy(ErrorCode::kRateLimited, "client '" + ctx.principal.client_name + "' already has " +
+                                            std::to_string(limiter_.max_per_client()) +
+                                            " requests running (MAX_CONCURRENT_PER_CLIENT)");
+    busy.retry_after_seconds = 1;
+    co_return ErrorResponse(busy);
+  }
   try {
     co_return co_await match.route->handler(ctx);
   } catch (const boost::system::system_error& e) {
@@ -181,7 +223,28 @@ asio::awaitable<Response> Server::Dispatch(const Request& request, RequestContex
 }
 
 asio::awaitable<void> Server::RunSession(std::list<Session>::iterator session) {
-  beast::tcp_stream& stream = session->stream;
+  if (!tls_) {
+    co_await Serve(session, session->stream);
+  } else {
+    // HTTPS: a client that does not complete a TLS handshake in time (plain HTTP included) is
+    // disconnected without an answer.
+    asio::ssl::stream<beast::tcp_stream&> tls(session->stream, *tls_);
+    session->stream.expires_after(kTlsHandshakeTimeout);
+    auto [ec] = co_await tls.async_handshake(asio::ssl::stream_base::server, kUseTuple);
+    if (!ec) {
+      co_await Serve(session, tls);
+    } else {
+      spdlog::debug("TLS handshake failed: {}", ec.message());
+    }
+  }
+  boost::system::error_code ignored;
+  session->stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  session->stream.socket().close(ignored);
+}
+
+template <class Stream>
+asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream& stream) {
+  beast::tcp_stream& lowest = session->stream;  // timeouts, shutdown: on the TCP layer
   beast::flat_buffer buffer;
 
   auto write = [&](Response response, unsigned version, bool keep_alive,
@@ -193,7 +256,7 @@ asio::awaitable<void> Server::RunSession(std::list<Session>::iterator session) {
     res.keep_alive(keep_alive);
     res.body() = std::move(response.body);
     res.prepare_payload();
-    stream.expires_after(kWriteTimeout);
+    lowest.expires_after(kWriteTimeout);
     auto [ec, n] = co_await beast::http::async_write(stream, res, kUseTuple);
     co_return !ec;
   };
@@ -204,7 +267,7 @@ asio::awaitable<void> Server::RunSession(std::list<Session>::iterator session) {
     beast::http::request_parser<beast::http::string_body> parser;
     parser.header_limit(kHeaderLimit);
     parser.body_limit(cfg_.max_body_bytes);
-    stream.expires_after(cfg_.keep_alive_timeout);
+    lowest.expires_after(cfg_.keep_alive_timeout);
     auto [ec, n] = co_await beast::http::async_read_header(stream, buffer, parser, kUseTuple);
     if (!ec && parser.get()[beast::http::field::expect] == "100-continue" && !stopping_) {
       beast::http::response<beast::http::empty_body> cont{beast::http::status::continue_, 11};
@@ -235,14 +298,14 @@ asio::awaitable<void> Server::RunSession(std::list<Session>::iterator session) {
       std::string id = NewRequestId();
       co_await write(ErrorResponse(error), 11, false, id);
       if (observer_) {
-        observer_({id, "-", "unmatched", "", HttpStatusFor(error.code), ErrorCodeName(error.code),
+        observer_({id, "-", "unmatched", "", "", HttpStatusFor(error.code), ErrorCodeName(error.code),
                    std::chrono::steady_clock::now() - started});
       }
       // Lingering close: stop sending, drain what the client is still sending for a moment so
       // the kernel does not reset the connection before the client reads our answer.
       boost::system::error_code ignored;
-      stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-      stream.expires_after(1s);
+      lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      lowest.expires_after(1s);
       std::array<char, 16384> sink{};
       for (std::size_t drained = 0; drained < 4 * 1024 * 1024;) {
         auto [rec, rn] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
@@ -253,11 +316,11 @@ asio::awaitable<void> Server::RunSession(std::list<Session>::iterator session) {
     }
 
     session->handling = true;
-    stream.expires_never();
+    lowest.expires_never();
     const Request& request = parser.get();
     std::string request_id(request["X-Request-Id"]);
     if (!ValidRequestId(request_id)) request_id = NewRequestId();
-    RequestContext ctx{request, request_id, {}, {}, {}, {}};
+    RequestContext ctx{request, request_id, {}, {}, {}, {}, {}};
     bool matched = false;
 
     // While the handler runs, watch the socket: if the client goes away, the handler is
@@ -267,10 +330,15 @@ asio::awaitable<void> Server::RunSession(std::list<Session>::iterator session) {
     auto handle = [&]() -> asio::awaitable<Response> {
       Response response = co_await Dispatch(request, ctx, matched);
       handler_done = true;
+      if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
+        // The TLS read of watch_peer may not take per-operation cancellation: end it here.
+        boost::system::error_code ignored;
+        lowest.socket().cancel(ignored);
+      }
       co_return response;
     };
     auto watch_peer = [&]() -> asio::awaitable<void> {
-      auto [rec, rn] = co_await stream.socket().async_read_some(buffer.prepare(4096), kUseTuple);
+      auto [rec, rn] = co_await ReadSomeForWatch(stream, buffer.prepare(4096));
       if (rec) co_return;  // EOF, reset, or cancelled (by the handler finishing or a forced stop)
       buffer.commit(rn);
       // The read may have completed just as the handler finished: then do not start a new wait.
@@ -291,7 +359,7 @@ asio::awaitable<void> Server::RunSession(std::list<Session>::iterator session) {
     if (!handler_done || session->force_closed) {
       if (observer_) {
         observer_({request_id, request.method_string(), matched ? ctx.route : "unmatched",
-                   ctx.principal.client_name, 499, "CLIENT_CLOSED", std::chrono::steady_clock::now() - started});
+                   ctx.principal.client_name, ctx.audit_statement, 499, "CLIENT_CLOSED", std::chrono::steady_clock::now() - started});
       }
       break;
     }
@@ -303,13 +371,10 @@ asio::awaitable<void> Server::RunSession(std::list<Session>::iterator session) {
     bool ok = co_await write(std::move(response), request.version(), keep_alive, request_id);
     if (observer_) {
       observer_({request_id, request.method_string(), matched ? ctx.route : "unmatched", ctx.principal.client_name,
-                 status, error_code, std::chrono::steady_clock::now() - started});
+                 ctx.audit_statement, status, error_code, std::chrono::steady_clock::now() - started});
     }
     if (!ok || !keep_alive) break;
   }
-  boost::system::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream.socket().close(ignored);
 }
 
 asio::awaitable<void> Server::Shutdown(std::chrono::steady_clock::time_point deadline) {

@@ -6,12 +6,14 @@
 #pragma once
 
 #include "coredb/config/config.hpp"
+#include "coredb/http/client_limiter.hpp"
 #include "coredb/core/principal.hpp"
 #include "coredb/http/router.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -29,6 +31,11 @@ class Authenticator {
  public:
   virtual ~Authenticator() = default;
   virtual boost::asio::awaitable<Result<Principal>> Authenticate(std::string_view authorization_header) = 0;
+  // After a successful Authenticate of an /api/* request: may still refuse it (quota: 429).
+  virtual boost::asio::awaitable<Result<void>> Admit(const Principal& principal) {
+    (void)principal;
+    co_return Result<void>{};
+  }
 };
 
 // What the session reports once a response is written (request log, metrics).
@@ -37,6 +44,7 @@ struct CompletedRequest {
   std::string_view method;
   std::string_view route;  // template, or "unmatched"
   std::string_view client;
+  std::string_view statement;  // fingerprint of the SQL / Redis command (audit), or empty
   unsigned status = 0;
   std::optional<std::string_view> error_code;
   std::chrono::nanoseconds duration{};
@@ -62,6 +70,9 @@ class Server {
   struct Session;
   boost::asio::awaitable<void> AcceptLoop();
   boost::asio::awaitable<void> RunSession(std::list<Session>::iterator session);
+  // The request loop on `stream`: the session's TCP stream, or the TLS stream over it (TLS_CERT).
+  template <class Stream>
+  boost::asio::awaitable<void> Serve(std::list<Session>::iterator session, Stream& stream);
   boost::asio::awaitable<Response> Dispatch(const Request& request, RequestContext& ctx, bool& matched);
   std::string NewRequestId();
 
@@ -72,10 +83,12 @@ class Server {
   RequestObserver observer_;
   boost::asio::ip::tcp::acceptor acceptor_;
   std::uint16_t port_ = 0;
+  std::unique_ptr<boost::asio::ssl::context> tls_;  // set by Listen() when TLS_CERT/TLS_KEY are given
   bool stopping_ = false;
   std::list<Session> sessions_;
   std::mt19937_64 rng_;
   std::size_t max_sessions_ = 10000;
+  ClientLimiter limiter_{cfg_.max_concurrent_per_client};  // MAX_CONCURRENT_PER_CLIENT
 };
 
 }  // namespace coredb::http

@@ -59,8 +59,19 @@ asio::awaitable<Result<IdempotentOutcome>> IdempotencyStore::Run(const Principal
     }
     co_return IdempotentOutcome{rows[0].at("response").as_object(), true};
   }
+  // The caller's statement runs as its PostgreSQL role (checked after it by RunOn); the claim and
+  // the saved reply before and after it run as the service.
+  const json::array role_params{std::string(statement.scope.role)};
+  if (!statement.scope.role.empty()) {
+    auto as_role = co_await run("SELECT pg_catalog.set_config('role', $1, true)", &role_params);
+    if (!as_role) co_return as_role.error();
+  }
   auto outcome = co_await postgres_.RunOn(*connection, statement);
   if (!outcome) co_return outcome.error();  // rolled back with the claim: a retry runs again
+  if (!statement.scope.role.empty()) {
+    auto as_service = co_await run("SELECT pg_catalog.set_config('role', 'none', true)", nullptr);
+    if (!as_service) co_return as_service.error();
+  }
   outcome->body["duration"] = outcome->duration_ms;
   const json::array save_params{caller.client_id, key, json::serialize(outcome->body)};
   auto saved = co_await run(

@@ -168,6 +168,7 @@ asio::awaitable<Result<boost::json::value>> SagaService::Execute(const Saga& sag
   if (auto* p = r.if_contains("params")) statement.params = &p->as_array();
   if (auto* m = r.if_contains("rowMode"); m != nullptr && m->as_string() == "array") statement.row_mode = RowMode::kArray;
   statement.timeout = timeout;
+  statement.scope.caller_sql = true;  // its session state is discarded (PgBackend::RunScoped)
   SqlBackend& backend = request.database == Database::kVector ? vector_ : postgres_;
   auto outcome = co_await backend.Run(statement);
   if (!outcome) co_return outcome.error();

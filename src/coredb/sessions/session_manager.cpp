@@ -270,6 +270,7 @@ asio::awaitable<Result<SqlOutcome>> SessionManager::Query(const Principal& calle
     const auto left = std::chrono::duration_cast<milliseconds>(lease.tx->max_deadline - Clock::now());
     statement.timeout = std::clamp(left, milliseconds(1), statement.timeout);
   }
+  statement.scope = CallerScope(caller);  // PostgreSQL enforces read-only / role (PgBackend::RunScoped)
   Use use(*this, lease);
   const std::string lease_id = lease.id;
   auto outcome = co_await Backend(lease.database).RunOn(*PgConnectionOf(lease), statement);
@@ -296,9 +297,11 @@ asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> SessionManager::Batch(
     const auto left = std::chrono::duration_cast<milliseconds>(lease.tx->max_deadline - Clock::now());
     timeout = std::clamp(left, milliseconds(1), timeout);
   }
+  std::vector<SqlStatement> scoped(statements.begin(), statements.end());
+  for (SqlStatement& statement : scoped) statement.scope = CallerScope(caller);
   Use use(*this, lease);
   const std::string lease_id = lease.id;
-  auto outcome = co_await Backend(lease.database).RunBatchOn(PgConnectionOf(lease), statements, atomic, timeout);
+  auto outcome = co_await Backend(lease.database).RunBatchOn(PgConnectionOf(lease), scoped, atomic, timeout);
   if (!use.Finish()) co_return Error(ErrorCode::kDatabaseUnavailable, "the service is shutting down");
   Result<SqlOutcome>* failed_item = nullptr;
   if (outcome) {
@@ -391,7 +394,17 @@ asio::awaitable<Result<TransactionInfo>> SessionManager::Begin(const Principal& 
   sql += options.read_only ? " READ ONLY" : " READ WRITE";
   Use use(*this, *lease);
   pg::Connection* connection = PgConnectionOf(*lease);
-  auto begun = co_await connection->Execute(pg::Statement{sql, {}, options_.begin_acquire_timeout});
+  // A confined caller (read-only, or a PostgreSQL role): BEGIN, SET LOCAL ROLE and the scope check
+  // (which takes the first snapshot: SET TRANSACTION READ WRITE is refused afterwards).
+  const SqlScope scope = CallerScope(caller);
+  Result<void> begun;
+  if (scope.confined()) {
+    auto confined = co_await Backend(lease->database).BeginOn(*connection, sql, scope, options_.begin_acquire_timeout);
+    begun = std::move(confined);
+  } else {
+    auto plain = co_await connection->Execute(pg::Statement{sql, {}, options_.begin_acquire_timeout});
+    if (!plain) begun = plain.error();
+  }
   if (!use.Finish()) co_return Error(ErrorCode::kDatabaseUnavailable, "the service is shutting down");
   if (!begun || connection->broken()) {
     if (connection->broken()) {

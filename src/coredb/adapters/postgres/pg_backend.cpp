@@ -32,6 +32,72 @@ std::size_t EstimateBytes(const PGresult* res) {
   return total;
 }
 
+// The scope check (SqlScope::confined): a SELECT that fails, so that the pipeline stops and the
+// transaction never commits, when the statement before it left the caller's scope: the
+// transaction is no longer read-only, or current_user is no longer the client's role. The failing
+// branch reads current_user, so the planner cannot fold it; operators are schema-qualified, so a
+// search_path the caller set cannot redirect them. It is also the first statement after BEGIN:
+// it takes the transaction's first snapshot, after which PostgreSQL refuses
+// `SET TRANSACTION READ WRITE` and set_config('transaction_read_only', 'off', ...).
+constexpr const char* kCheckReadOnlySql =
+    "SELECT CASE WHEN pg_catalog.current_setting('transaction_read_only') OPERATOR(pg_catalog.<>) 'on' "
+    "THEN ('coredb-scope-25006 ' OPERATOR(pg_catalog.||) current_user::text)::int4 ELSE 0 END";
+constexpr const char* kCheckRoleSql =
+    "SELECT CASE WHEN current_user OPERATOR(pg_catalog.<>) $1::pg_catalog.name "
+    "THEN ('coredb-scope-42501 ' OPERATOR(pg_catalog.||) current_user::text)::int4 ELSE 0 END";
+constexpr const char* kCheckBothSql =
+    "SELECT CASE WHEN pg_catalog.current_setting('transaction_read_only') OPERATOR(pg_catalog.<>) 'on' "
+    "THEN ('coredb-scope-25006 ' OPERATOR(pg_catalog.||) current_user::text)::int4 "
+    "WHEN current_user OPERATOR(pg_catalog.<>) $1::pg_catalog.name "
+    "THEN ('coredb-scope-42501 ' OPERATOR(pg_catalog.||) current_user::text)::int4 ELSE 0 END";
+// SET LOCAL ROLE with the role as a parameter (no quoting of an identifier into SQL).
+constexpr const char* kSetRoleSql = "SELECT pg_catalog.set_config('role', $1, true)";
+
+const char* CheckSql(const SqlScope& scope) {
+  if (scope.read_only && !scope.role.empty()) return kCheckBothSql;
+  return scope.read_only ? kCheckReadOnlySql : kCheckRoleSql;
+}
+
+// The API error for a failed scope check: 403 with the sqlstate PostgreSQL gives such refusals.
+Error ScopeViolation(const PGresult* check, const SqlScope& scope, std::chrono::milliseconds timeout) {
+  const char* primary = PQresultErrorField(check, PG_DIAG_MESSAGE_PRIMARY);
+  const std::string_view text = primary != nullptr ? primary : "";
+  const auto at = text.find("coredb-scope-");
+  if (at == std::string_view::npos) return Connection::StatementError(check, timeout);
+  const std::string sqlstate(text.substr(at + 13, 5));
+  std::string now(text.substr(std::min(text.size(), at + 19)));
+  if (!now.empty() && now.back() == '"') now.pop_back();
+  PgErrorFields fields;
+  fields.sqlstate = sqlstate;
+  Error error;
+  error.code = ErrorCode::kForbidden;
+  if (sqlstate == "25006") {
+    error.message = "the statement turned off the read-only mode of this client's transaction: refused, nothing it "
+                    "did is kept";
+  } else {
+    error.message = "the statement switched away from this client's PostgreSQL role '" + std::string(scope.role) +
+                    "' (to '" + now + "'): refused, nothing it did is kept";
+  }
+  error.pg = std::move(fields);
+  return error;
+}
+
+Result<SqlOutcome> Single(Result<std::vector<Result<SqlOutcome>>> results) {
+  if (!results) {
+    Error error = results.error();
+    error.failed_index.reset();
+    return error;
+  }
+  if (results->size() != 1) return MakeError(ErrorCode::kInternal, "unexpected pipeline result");
+  auto& item = results->front();
+  if (!item) {
+    Error error = item.error();
+    error.failed_index.reset();
+    return error;
+  }
+  return std::move(*item);
+}
+
 }  // namespace
 
 Result<PgBackend::MaybePermit> PgBackend::Admit() {
@@ -93,6 +159,14 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::Run(const SqlStatement& st
   // `timeout` bounds the wait for a connection and, separately, the statement on the server
   // (node-postgres' connectionTimeoutMillis and statement_timeout). Passing the same value every
   // time lets the connection keep its statement_timeout instead of re-setting it per request.
+  if (statement.scope.caller_sql || statement.scope.confined()) {
+    // Caller SQL: scoped, and reset after (RunScoped acquires its own connection).
+    auto results = co_await RunScoped(nullptr, std::span(&statement, 1), /*atomic=*/true, statement.timeout);
+    auto outcome = Single(std::move(results));
+    const auto error = ErrorOf(outcome);
+    Report(*permit, started, error ? &*error : nullptr);
+    co_return outcome;
+  }
   auto connection = co_await pool_.Acquire(statement.timeout);
   if (!connection) {
     // A full pool or an open breaker refused us: the backend was not asked (nothing to report
@@ -119,6 +193,10 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunOn(Connection& connecti
 
 boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunUnguarded(Connection& connection,
                                                                   const SqlStatement& statement) {
+  if (statement.scope.confined()) {
+    auto results = co_await RunScoped(&connection, std::span(&statement, 1), /*atomic=*/true, statement.timeout);
+    co_return Single(std::move(results));
+  }
   std::vector<std::optional<std::string>> params;
   if (statement.params != nullptr) {
     auto encoded = EncodeParams(*statement.params);
@@ -141,35 +219,26 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunUnguarded(Connection& c
 }
 
 boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunReadOnly(const SqlStatement& statement) {
-  // A bad parameter is reported as such (not as entry 1 of an internal batch).
-  if (statement.params != nullptr) {
-    auto encoded = EncodeParams(*statement.params);
-    if (!encoded) co_return encoded.error();
-  }
-  const SqlStatement statements[] = {
-      SqlStatement{"BEGIN READ ONLY", nullptr, coredb::RowMode::kObject, statement.timeout},
-      statement,
-      SqlStatement{"COMMIT", nullptr, coredb::RowMode::kObject, statement.timeout},
-  };
-  auto results = co_await RunBatchOn(nullptr, statements, /*atomic=*/true, statement.timeout);
-  if (!results) {
-    Error error = results.error();
-    error.failed_index.reset();
+  // RunScoped with read_only: BEGIN READ ONLY, check, the statement, check, COMMIT (and
+  // DISCARD ALL for caller SQL) in one round trip.
+  auto permit = Admit();
+  if (!permit) co_return permit.error();
+  const auto started = Clock::now();
+  SqlStatement read_only = statement;
+  const bool client_is_read_only = statement.scope.read_only;
+  read_only.scope.read_only = true;
+  auto results = co_await RunScoped(nullptr, std::span(&read_only, 1), /*atomic=*/true, statement.timeout);
+  auto outcome = Single(std::move(results));
+  const auto failure = ErrorOf(outcome);
+  Report(*permit, started, failure ? &*failure : nullptr);
+  if (!outcome && !client_is_read_only && outcome.error().pg && outcome.error().pg->sqlstate == "25006") {
+    Error error = outcome.error();
+    error.code = ErrorCode::kInvalidRequest;
+    error.message = "cache applies to reads only: PostgreSQL refused the statement in a read-only transaction (" +
+                    error.message + ")";
     co_return error;
   }
-  for (std::size_t i = 0; i < results->size(); ++i) {
-    if ((*results)[i]) continue;
-    Error error = (*results)[i].error();
-    error.failed_index.reset();
-    if (error.pg && error.pg->sqlstate == "25006") {
-      error.code = ErrorCode::kInvalidRequest;
-      error.message = "cache applies to reads only: PostgreSQL refused the statement in a read-only transaction (" +
-                      error.message + ")";
-    }
-    co_return error;
-  }
-  if (results->size() != 3) co_return MakeError(ErrorCode::kInternal, "unexpected read-only batch result");
-  co_return std::move(*(*results)[1]);
+  co_return outcome;
 }
 
 boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBatchOn(
@@ -185,6 +254,11 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBa
 
 boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBatchUnguarded(
     Connection* connection, std::span<const SqlStatement> statements, bool atomic, std::chrono::milliseconds timeout) {
+  if (!statements.empty() && (statements.front().scope.confined() ||
+                              (connection == nullptr && statements.front().scope.caller_sql))) {
+    auto scoped = co_await RunScoped(connection, statements, atomic, timeout);
+    co_return scoped;
+  }
   // Parameters are encoded before anything is sent: a bad one fails the batch with its index.
   std::vector<std::vector<std::optional<std::string>>> params(statements.size());
   for (std::size_t i = 0; i < statements.size(); ++i) {
@@ -255,6 +329,206 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBa
     out.emplace_back(SqlOutcome{std::move(*body), duration_ms});
   }
   co_return out;
+}
+
+// Caller SQL in one round trip. The pipeline, by scope (`|` is a Sync):
+//   confined, no transaction open:  BEGIN [READ ONLY]; [SET LOCAL ROLE]; CHECK; s1; CHECK; ... | COMMIT |
+//     (not atomic: one such group per statement). COMMIT comes after the Sync so that it always
+//     ends the block: after a failure PostgreSQL answers it with ROLLBACK.
+//   confined, in a transaction:     s1; CHECK [|] s2; CHECK ... |
+//   not confined:                   s1 [|] s2 ... |
+// then, on a shared (pooled) connection, `DISCARD ALL |`: the caller's session state never
+// reaches the connection's next user. A failed CHECK makes the statement before it a 403 and,
+// as any error in the group, turns the COMMIT into a rollback.
+boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunScoped(
+    Connection* connection, std::span<const SqlStatement> statements, bool atomic, std::chrono::milliseconds timeout) {
+  const SqlScope scope = statements.front().scope;
+  std::vector<std::vector<std::optional<std::string>>> params(statements.size());
+  for (std::size_t i = 0; i < statements.size(); ++i) {
+    if (statements[i].params == nullptr) continue;
+    auto encoded = EncodeParams(*statements[i].params);
+    if (!encoded) {
+      Error error = encoded.error();
+      if (statements.size() > 1) error.message = "queries[" + std::to_string(i) + "]: " + error.message;
+      error.failed_index = i;
+      co_return error;
+    }
+    params[i] = std::move(*encoded);
+  }
+  PooledConnection pooled;
+  const bool shared = connection == nullptr;
+  if (shared) {
+    auto acquired = co_await pool_.Acquire(timeout);
+    if (!acquired) co_return acquired.error();
+    pooled = std::move(*acquired);
+    connection = pooled.get();
+  }
+  if (vector_params_) {
+    for (std::size_t i = 0; i < statements.size(); ++i) {
+      if (statements[i].params == nullptr) continue;
+      co_await MapVectorParams(*connection, statements[i].sql, *statements[i].params, params[i], timeout);
+    }
+  }
+
+  enum class Kind { kUser, kCheck, kWrapper, kDiscard };
+  struct StepInfo {
+    Kind kind;
+    std::size_t index;  // the statement it belongs to
+  };
+  const bool confined = scope.confined();
+  const bool open_here = confined && connection->transaction_status() == PQTRANS_IDLE;
+  const std::optional<std::string> role_param[1] = {std::string(scope.role)};
+  const std::span<const std::optional<std::string>> role_params =
+      scope.role.empty() ? std::span<const std::optional<std::string>>() : std::span(role_param);
+  const char* check_sql = confined ? CheckSql(scope) : "";
+  std::vector<Connection::PipelineStep> steps;
+  std::vector<StepInfo> info;
+  steps.reserve(statements.size() * 2 + 5);
+  auto add = [&steps, &info](std::string_view sql, std::span<const std::optional<std::string>> p, Kind kind,
+                             std::size_t index) {
+    steps.push_back(Connection::PipelineStep{sql, p, false, kind != Kind::kUser});
+    info.push_back(StepInfo{kind, index});
+  };
+  auto open = [&](std::size_t index) {
+    add(scope.read_only ? "BEGIN READ ONLY" : "BEGIN", {}, Kind::kWrapper, index);
+    if (!scope.role.empty()) add(kSetRoleSql, role_params, Kind::kWrapper, index);
+    add(check_sql, role_params, Kind::kCheck, index);
+  };
+  if (open_here && !atomic) {
+    for (std::size_t i = 0; i < statements.size(); ++i) {
+      open(i);
+      add(statements[i].sql, params[i], Kind::kUser, i);
+      add(check_sql, role_params, Kind::kCheck, i);
+      steps.back().sync = true;
+      add("COMMIT", {}, Kind::kWrapper, i);
+      steps.back().sync = true;
+    }
+  } else {
+    if (open_here) open(0);
+    for (std::size_t i = 0; i < statements.size(); ++i) {
+      add(statements[i].sql, params[i], Kind::kUser, i);
+      if (confined) add(check_sql, role_params, Kind::kCheck, i);
+      if (!atomic) steps.back().sync = true;
+    }
+    steps.back().sync = true;
+    if (open_here) {
+      add("COMMIT", {}, Kind::kWrapper, statements.size() - 1);
+      steps.back().sync = true;
+    }
+  }
+  if (shared && scope.caller_sql) {
+    add("DISCARD ALL", {}, Kind::kDiscard, 0);
+    steps.back().sync = true;
+  }
+
+  auto started = Clock::now();
+  auto results = co_await connection->ExecutePipeline(steps, timeout);
+  if (!results) co_return results.error();
+  const double duration_ms = MillisSince(started);
+  if (results->size() != steps.size()) co_return MakeError(ErrorCode::kInternal, "unexpected pipeline result");
+  if (open_here && !shared && !connection->broken() && connection->transaction_status() != PQTRANS_IDLE) {
+    // The final COMMIT ends the block this call opened; should the caller's statements have left
+    // another one open (`COMMIT; BEGIN` in a batch), end it here: the lessee never opened it.
+    // (A pooled connection is reset by the pool.)
+    const pg::Statement rollback{"ROLLBACK", {}, timeout};
+    auto rolled_back = co_await connection->Execute(rollback);
+    if (!rolled_back) connection->MarkNeedsReset();
+  }
+
+  std::vector<const PGresult*> user(statements.size(), nullptr), check(statements.size(), nullptr);
+  std::vector<const PGresult*> ok;
+  for (std::size_t k = 0; k < steps.size(); ++k) {
+    const PGresult* r = (*results)[k].get();
+    const auto status = PQresultStatus(r);
+    const bool succeeded = status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
+    switch (info[k].kind) {
+      case Kind::kUser:
+        user[info[k].index] = r;
+        if (succeeded) ok.push_back(r);
+        break;
+      case Kind::kCheck:
+        // The one after BEGIN only guards (and takes the snapshot); the one after the statement counts.
+        if (k > 0 && info[k - 1].kind == Kind::kUser) check[info[k].index] = r;
+        break;
+      case Kind::kWrapper:
+        if (status == PGRES_FATAL_ERROR) {
+          Error error = Connection::StatementError(r, timeout);
+          error.message = (scope.role.empty() ? std::string("running the statement read-only failed: ")
+                                              : "running as this client's PostgreSQL role '" +
+                                                    std::string(scope.role) + "' failed: ") +
+                          error.message;
+          co_return error;
+        }
+        break;
+      case Kind::kDiscard:
+        if (!succeeded) connection->MarkNeedsReset();
+        break;
+    }
+  }
+  co_await LearnTypes(*connection, ok, timeout);
+
+  std::vector<Result<SqlOutcome>> out;
+  out.reserve(statements.size());
+  std::size_t used = 0;
+  for (std::size_t i = 0; i < statements.size(); ++i) {
+    const PGresult* r = user[i];
+    const auto status = PQresultStatus(r);
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+      out.emplace_back(Connection::StatementError(r, timeout));
+      continue;
+    }
+    if (check[i] != nullptr && PQresultStatus(check[i]) == PGRES_FATAL_ERROR) {
+      out.emplace_back(ScopeViolation(check[i], scope, timeout));
+      continue;
+    }
+    const std::size_t budget = used < max_result_bytes_ ? max_result_bytes_ - used : 0;
+    auto body = ResultToJson(r, ToPgRowMode(statements[i].row_mode), types_, budget);
+    if (!body) {
+      Error error = body.error();
+      if (error.code == ErrorCode::kPayloadTooLarge && statements.size() > 1) {
+        error.message = "the batch's results exceed MAX_RESULT_BYTES (" + std::to_string(max_result_bytes_) +
+                        " bytes) at queries[" + std::to_string(i) + "]";
+      }
+      error.failed_index = i;
+      co_return error;
+    }
+    used += EstimateBytes(r);
+    out.emplace_back(SqlOutcome{std::move(*body), duration_ms});
+  }
+  co_return out;
+}
+
+boost::asio::awaitable<Result<void>> PgBackend::BeginOn(Connection& connection, std::string_view begin_sql,
+                                                        const SqlScope& scope, std::chrono::milliseconds timeout) {
+  const std::optional<std::string> role_param[1] = {std::string(scope.role)};
+  const std::span<const std::optional<std::string>> role_params =
+      scope.role.empty() ? std::span<const std::optional<std::string>>() : std::span(role_param);
+  std::vector<Connection::PipelineStep> steps;
+  steps.push_back(Connection::PipelineStep{begin_sql, {}, false, false});
+  if (!scope.role.empty()) steps.push_back(Connection::PipelineStep{kSetRoleSql, role_params, false, true});
+  if (scope.confined()) steps.push_back(Connection::PipelineStep{CheckSql(scope), role_params, false, true});
+  steps.back().sync = true;
+  auto results = co_await connection.ExecutePipeline(steps, timeout);
+  if (!results) co_return results.error();
+  std::optional<Error> failed;
+  for (const auto& r : *results) {
+    const auto status = PQresultStatus(r.get());
+    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
+      failed.emplace(Connection::StatementError(r.get(), timeout));
+      break;
+    }
+  }
+  if (!failed) co_return Result<void>{};
+  if (!scope.role.empty()) {
+    failed->message = "running as this client's PostgreSQL role '" + std::string(scope.role) + "' failed: " +
+                      failed->message;
+  }
+  if (!connection.broken() && connection.transaction_status() != PQTRANS_IDLE) {
+    const pg::Statement rollback{"ROLLBACK", {}, timeout};
+    auto rolled_back = co_await connection.Execute(rollback);
+    if (!rolled_back) connection.MarkNeedsReset();
+  }
+  co_return *failed;
 }
 
 boost::asio::awaitable<void> PgBackend::LearnTypes(Connection& connection, const std::vector<const PGresult*>& results,

@@ -45,6 +45,14 @@ class PgBackend final : public SqlBackend {
   // cached statements (`cache` of a query). A refused statement leaves the connection in an
   // aborted block; the pool resets it before reuse.
   boost::asio::awaitable<Result<SqlOutcome>> RunReadOnly(const SqlStatement& statement);
+  // A transaction for a confined scope (SqlScope::confined) on a lease: `begin_sql` (BEGIN with
+  // its isolation and READ ONLY), SET LOCAL ROLE, and the scope check, in one round trip. The
+  // check's SELECT takes the transaction's first snapshot, so a later `SET TRANSACTION READ WRITE`
+  // (or set_config('transaction_read_only', 'off', ...)) is refused by PostgreSQL. On failure
+  // nothing stays open.
+  boost::asio::awaitable<Result<void>> BeginOn(Connection& connection, std::string_view begin_sql,
+                                               const SqlScope& scope, std::chrono::milliseconds timeout);
+
   // pgvector values as parameters: a JSON number array whose parameter PostgreSQL infers as
   // `vector` or `halfvec` is sent as "[1,2,3]" (their text form) instead of an array literal.
   // Finding the inferred type costs one extra round trip (Connection::DescribeParams), paid only
@@ -89,6 +97,13 @@ class PgBackend final : public SqlBackend {
                                                const boost::json::array& params,
                                                std::vector<std::optional<std::string>>& encoded,
                                                std::chrono::milliseconds timeout);
+
+  // Caller SQL (SqlScope) on `connection`, or on a pooled one when null: one round trip that wraps
+  // the statements as their scope requires (see pg_backend.cpp). Same results as RunBatchOn.
+  boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> RunScoped(Connection* connection,
+                                                                          std::span<const SqlStatement> statements,
+                                                                          bool atomic,
+                                                                          std::chrono::milliseconds timeout);
 
   Pool& pool_;
   std::size_t max_result_bytes_;

@@ -622,12 +622,13 @@ awaitable<Result<std::vector<PgResultPtr>>> Connection::Exchange(std::span<const
   } else {
     current_timeout_ = timeout;
   }
-  for (const auto& result : results) {
-    if (!result) {
+  const std::size_t first_user = set_timeout ? 1 : 0;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (!results[i]) {
       MarkBroken(Error(ErrorCode::kInternal, "PostgreSQL sent no result for a statement"));
       co_return *broken_error_;
     }
-    NoteStatementEffects(result.get());
+    NoteStatementEffects(results[i].get(), commands[first_user + i].internal);
   }
   if (broken_) co_return *broken_error_;
   co_return results;
@@ -655,6 +656,21 @@ awaitable<Result<std::vector<PgResultPtr>>> Connection::ExecuteBatch(std::span<c
   std::vector<Command> commands;
   commands.reserve(statements.size());
   for (const Statement& s : statements) commands.push_back(Command{s.sql, s.params, !atomic});
+  bool cancelled_for_timeout = false;
+  auto results = co_await Exchange(commands, timeout, cancelled_for_timeout);
+  co_return results;
+}
+
+awaitable<Result<std::vector<PgResultPtr>>> Connection::ExecutePipeline(std::span<const PipelineStep> steps,
+                                                                       std::chrono::milliseconds timeout) {
+  if (steps.empty()) co_return std::vector<PgResultPtr>{};
+  std::vector<Command> commands;
+  commands.reserve(steps.size());
+  for (const PipelineStep& s : steps) {
+    Command command{s.sql, s.params, s.sync};
+    command.internal = s.internal;
+    commands.push_back(command);
+  }
   bool cancelled_for_timeout = false;
   auto results = co_await Exchange(commands, timeout, cancelled_for_timeout);
   co_return results;
@@ -751,11 +767,15 @@ awaitable<Result<void>> Connection::Reset(std::chrono::milliseconds timeout) {
 // ---------------------------------------------------------------------------------------------
 // session state
 
-void Connection::NoteStatementEffects(const PGresult* result) {
+void Connection::NoteStatementEffects(const PGresult* result, bool internal) {
   const std::string_view verb = CommandVerb(result);
-  if (!verb.empty() && !IsStatelessVerb(verb)) needs_reset_ = true;
+  if (!internal && !verb.empty() && !IsStatelessVerb(verb)) needs_reset_ = true;
   // These may have changed or undone statement_timeout behind our back.
-  if (verb == "SET" || verb == "RESET" || verb == "DISCARD" || verb == "ROLLBACK") current_timeout_.reset();
+  if (internal && verb == "DISCARD") {
+    current_timeout_ = default_timeout_;  // DISCARD ALL restored the startup value
+  } else if (verb == "SET" || verb == "RESET" || verb == "DISCARD" || verb == "ROLLBACK") {
+    current_timeout_.reset();
+  }
   const PGTransactionStatusType status = PQtransactionStatus(conn_);
   if (status != PQTRANS_IDLE) {
     needs_reset_ = true;

@@ -86,6 +86,21 @@ class Connection {
                                                                          bool atomic,
                                                                          std::chrono::milliseconds timeout);
 
+  // The general form of ExecuteBatch: each step says whether a Sync follows it (the last always
+  // has one), so one round trip can hold several implicit transactions, e.g. a wrapped user
+  // statement and then a DISCARD ALL. `internal` steps are the service's own (BEGIN READ ONLY,
+  // a role switch, a check, COMMIT, DISCARD ALL): their command tags do not mark the session as
+  // changed by the caller (needs_reset), which still follows from the transaction status and the
+  // reported parameters afterwards.
+  struct PipelineStep {
+    std::string_view sql;
+    std::span<const std::optional<std::string>> params;
+    bool sync = false;
+    bool internal = false;
+  };
+  boost::asio::awaitable<Result<std::vector<PgResultPtr>>> ExecutePipeline(std::span<const PipelineStep> steps,
+                                                                            std::chrono::milliseconds timeout);
+
   // The parameter types PostgreSQL infers for `sql` (Parse and Describe of the unnamed statement,
   // one round trip, nothing executed), within `timeout`. A statement PostgreSQL rejects gives its
   // error. Used to send pgvector values in the text form their type expects.
@@ -138,6 +153,7 @@ class Connection {
     std::span<const std::optional<std::string>> params;
     bool sync = true;  // a Sync follows (ends the implicit transaction); the last command always has one
     CommandKind kind = CommandKind::kQuery;
+    bool internal = false;  // see PipelineStep
   };
 
   Connection(boost::asio::any_io_executor executor, PGconn* conn, CancelWorker& cancel_worker);
@@ -163,7 +179,7 @@ class Connection {
   void RequestCancel();
   void MarkBroken(Error error);
   void FinishExchange();  // after the last Sync: leave pipeline mode, clear per-exchange state
-  void NoteStatementEffects(const PGresult* result);
+  void NoteStatementEffects(const PGresult* result, bool internal);
   void SnapshotParameters();
   bool ParametersChanged() const;
 

@@ -1,5 +1,8 @@
 #include "coredb/http/handlers/query_handler.hpp"
 
+#include "coredb/clients/fingerprint.hpp"
+#include "coredb/clients/redis_scope.hpp"
+
 #include "coredb/http/json_body.hpp"
 #include "coredb/core/rfc3339.hpp"
 #include "coredb/http/response.hpp"
@@ -224,12 +227,14 @@ Result<QueryRequest> ParseQueryRequest(const boost::json::object& body, std::chr
   return q;
 }
 
-std::string DefaultCacheKey(const QueryRequest& q) {
+std::string DefaultCacheKey(const QueryRequest& q, std::string_view pg_role) {
   boost::json::array identity;
   identity.emplace_back(DatabaseName(q.database));
   identity.emplace_back(boost::json::string_view(q.sql.data(), q.sql.size()));
   identity.emplace_back(q.params != nullptr ? boost::json::value(*q.params) : boost::json::value(boost::json::array()));
   identity.emplace_back(q.row_mode == RowMode::kArray ? "array" : "object");
+  // Clients with different PostgreSQL roles may see different rows: they never share a result.
+  if (!pg_role.empty()) identity.emplace_back(boost::json::string_view(pg_role.data(), pg_role.size()));
   const std::string text = boost::json::serialize(identity);
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
@@ -291,11 +296,12 @@ boost::json::object WithLease(boost::json::object body, const sessions::LeaseInf
 
 // A query with `cache`: served from the cache, or run read-only (PgBackend::RunReadOnly) and
 // stored, with single-flight (CacheManager::GetOrSet). Redis trouble only costs the caching.
-boost::asio::awaitable<Response> CachedQuery(const QueryDependencies& deps, const QueryRequest& q) {
+boost::asio::awaitable<Response> CachedQuery(const QueryDependencies& deps, const QueryRequest& q,
+                                             const Principal& principal) {
   const auto started = std::chrono::steady_clock::now();
   pg::PgBackend& backend = q.database == Database::kVector ? deps.vector : deps.postgres;
-  const SqlStatement statement{q.sql, q.params, q.row_mode, q.timeout};
-  std::string key = q.cache->key ? std::string(*q.cache->key) : DefaultCacheKey(q);
+  const SqlStatement statement{q.sql, q.params, q.row_mode, q.timeout, CallerScope(principal)};
+  std::string key = q.cache->key ? std::string(*q.cache->key) : DefaultCacheKey(q, principal.pg_role);
   double load_ms = -1;  // set when this request ran the statement itself
   cache::CacheManager::Loader loader = [&backend, &statement,
                                         &load_ms]() -> boost::asio::awaitable<Result<boost::json::value>> {
@@ -327,12 +333,20 @@ Result<void> CheckCacheAccess(const Principal& principal, const QueryRequest& q)
   if (q.cache && q.cache->key) {
     if (auto ok = cache::CheckKeyAccess(principal, *q.cache->key); !ok) return ok;
   }
+  if (q.cache) {
+    for (const std::string& tag : q.cache->tags) {
+      if (auto ok = cache::CheckTagAccess(principal, tag); !ok) return ok;
+    }
+  }
   if (q.invalidate) {
     if (!principal.Allows(Scope::kWrite)) {
       return MakeError(ErrorCode::kForbidden, "'invalidate' needs the 'write' scope");
     }
     for (const std::string& pattern : q.invalidate->patterns) {
       if (auto ok = cache::CheckPatternAccess(principal, pattern); !ok) return ok;
+    }
+    for (const std::string& tag : q.invalidate->tags) {
+      if (auto ok = cache::CheckTagAccess(principal, tag); !ok) return ok;
     }
   }
   return {};
@@ -351,6 +365,9 @@ boost::asio::awaitable<Response> RunIdempotent(const QueryDependencies& deps, Re
   if (q.cache) {
     co_return ErrorResponse(Error(ErrorCode::kInvalidRequest,
                                   "Idempotency-Key is for writes and 'cache' for reads: they cannot be combined"));
+  }
+  if (!ctx.principal.Allows(Scope::kWrite)) {
+    co_return ErrorResponse(Error(ErrorCode::kForbidden, "Idempotency-Key applies to writes: it needs the 'write' scope"));
   }
   if (auto ok = CheckCacheAccess(ctx.principal, q); !ok) co_return ErrorResponse(ok.error());
   if (q.connection_id || q.transaction_id || q.database != Database::kPostgresql || deps.idempotency == nullptr) {
@@ -379,13 +396,19 @@ void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
                if (!body) co_return ErrorResponse(body.error());
                auto q = ParseQueryRequest(*body, deps.default_timeout);
                if (!q) co_return ErrorResponse(q.error());
+               ctx.audit_statement = q->database == Database::kRedis
+                                         ? clients::RedisFingerprint(q->command.empty() ? "" : q->command.front())
+                                         : clients::SqlFingerprint(q->sql);
                if (auto key = ctx.request.find("Idempotency-Key"); key != ctx.request.end()) {
-                 const SqlStatement write{q->sql, q->params, q->row_mode, q->timeout};
+                 const SqlStatement write{q->sql, q->params, q->row_mode, q->timeout, CallerScope(ctx.principal)};
                  auto replied = co_await RunIdempotent(deps, ctx, *q, write, std::string(key->value()));
                  co_return replied;
                }
                const bool on_lease = q->connection_id || q->transaction_id;
                if (q->database == Database::kRedis) {
+                 if (auto ok = clients::CheckRedisCommandScope(ctx.principal, q->command); !ok) {
+                   co_return ErrorResponse(ok.error());
+                 }
                  auto started = std::chrono::steady_clock::now();
                  sessions::LeaseInfo lease;
                  Result<boost::json::value> reply = Error();
@@ -402,10 +425,11 @@ void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
                }
                if (auto ok = CheckCacheAccess(ctx.principal, *q); !ok) co_return ErrorResponse(ok.error());
                if (q->cache) {
-                 Response cached = co_await CachedQuery(deps, *q);
+                 Response cached = co_await CachedQuery(deps, *q, ctx.principal);
                  co_return cached;
                }
-               SqlStatement statement{q->sql, q->params, q->row_mode, q->timeout};
+               // PostgreSQL enforces the caller's scope (read-only, role) on every path below.
+               SqlStatement statement{q->sql, q->params, q->row_mode, q->timeout, CallerScope(ctx.principal)};
                sessions::LeaseInfo lease;
                Result<SqlOutcome> outcome = Error();
                if (on_lease) {
@@ -439,6 +463,12 @@ void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
                if (!body) co_return ErrorResponse(body.error());
                auto b = ParseBatchRequest(*body, deps.default_timeout);
                if (!b) co_return ErrorResponse(b.error());
+               for (SqlStatement& statement : b->statements) statement.scope = CallerScope(ctx.principal);
+               {
+                 std::vector<std::string_view> sqls;
+                 for (const auto& st : b->statements) sqls.push_back(st.sql);
+                 ctx.audit_statement = clients::BatchFingerprint(sqls);
+               }
                auto started = std::chrono::steady_clock::now();
                sessions::LeaseInfo lease;
                const bool in_transaction = b->transaction_id.has_value();

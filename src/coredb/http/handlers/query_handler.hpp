@@ -41,8 +41,9 @@ struct QueryRequest {
 
 // The cache key of a query without an explicit `cache.key`: "q:" + the lowercase hex SHA-256 of
 // the JSON array [database, sql, params (as sent, [] when absent), rowMode], e.g.
-// ["postgresql","SELECT $1",[1],"object"].
-std::string DefaultCacheKey(const QueryRequest& q);
+// ["postgresql","SELECT $1",[1],"object"]; a client with a PostgreSQL role adds the role as a
+// fifth element (two roles never share a cached result).
+std::string DefaultCacheKey(const QueryRequest& q, std::string_view pg_role = {});
 
 // Validates a QueryRequest object of API.md. The result points into `body`.
 Result<QueryRequest> ParseQueryRequest(const boost::json::object& body, std::chrono::milliseconds default_timeout);

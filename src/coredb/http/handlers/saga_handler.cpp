@@ -1,5 +1,7 @@
 #include "coredb/http/handlers/saga_handler.hpp"
 
+#include "coredb/clients/redis_scope.hpp"
+
 #include "coredb/core/percent_decode.hpp"
 #include "coredb/http/json_body.hpp"
 #include "coredb/http/response.hpp"
@@ -46,6 +48,30 @@ Result<std::optional<std::string>> QueryParam(std::string_view query, std::strin
   return std::optional<std::string>();
 }
 
+// Redis steps need the scope their command needs (clients/redis_scope): a `write` client must
+// not reach FLUSHALL through a saga. A command name given by a placeholder is only known at run
+// time: it needs `admin`.
+Result<void> CheckRedisStepScopes(const Principal& principal, const sagas::SagaDefinition& definition) {
+  auto check = [&](const sagas::StepRequest& request) -> Result<void> {
+    if (request.database != Database::kRedis) return {};
+    std::vector<std::string> command;
+    if (const auto* c = request.json.if_contains("command"); c != nullptr && c->is_array()) {
+      for (const auto& part : c->as_array()) command.emplace_back(part.is_string() ? part.as_string().c_str() : "");
+    }
+    if (!command.empty() && command.front().find("${") != std::string::npos && !principal.Allows(Scope::kAdmin)) {
+      return MakeError(ErrorCode::kForbidden, "a Redis command name given by a placeholder needs the 'admin' scope");
+    }
+    return clients::CheckRedisCommandScope(principal, command);
+  };
+  for (const auto& step : definition.steps) {
+    if (auto ok = check(step.action); !ok) return ok;
+    if (step.compensation) {
+      if (auto ok = check(*step.compensation); !ok) return ok;
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 void RegisterSagaRoutes(Router& router, sagas::SagaService& service) {
@@ -54,6 +80,11 @@ void RegisterSagaRoutes(Router& router, sagas::SagaService& service) {
              [sagas](RequestContext& ctx) -> awaitable<Response> {
                if (auto allowed = RequireScope(ctx.principal, Scope::kWrite, "running a saga"); !allowed) {
                  co_return ErrorResponse(allowed.error());
+               }
+               if (!ctx.principal.pg_role.empty()) {
+                 // Steps (and recovery after a crash) run as the service's login: not for a role client.
+                 co_return ErrorResponse(Error(ErrorCode::kForbidden,
+                                               "sagas do not run as a client's PostgreSQL role in this version"));
                }
                std::optional<std::string> key;
                if (auto it = ctx.request.find("Idempotency-Key"); it != ctx.request.end()) {
@@ -69,6 +100,9 @@ void RegisterSagaRoutes(Router& router, sagas::SagaService& service) {
                if (!body) co_return ErrorResponse(body.error());
                auto definition = sagas::ParseSagaDefinition(*body);
                if (!definition) co_return ErrorResponse(definition.error());
+               if (auto allowed = CheckRedisStepScopes(ctx.principal, *definition); !allowed) {
+                 co_return ErrorResponse(allowed.error());
+               }
                auto outcome =
                    co_await sagas->Run(ctx.principal, *definition, std::move(key), sagas::RequestHash(ctx.request.body()));
                if (!outcome) co_return ErrorResponse(outcome.error());
@@ -79,6 +113,11 @@ void RegisterSagaRoutes(Router& router, sagas::SagaService& service) {
              [sagas](RequestContext& ctx) -> awaitable<Response> {
                if (auto allowed = RequireScope(ctx.principal, Scope::kWrite, "compensating a saga"); !allowed) {
                  co_return ErrorResponse(allowed.error());
+               }
+               if (!ctx.principal.pg_role.empty()) {
+                 // Steps (and recovery after a crash) run as the service's login: not for a role client.
+                 co_return ErrorResponse(Error(ErrorCode::kForbidden,
+                                               "sagas do not run as a client's PostgreSQL role in this version"));
                }
                auto outcome = co_await sagas->Compensate(ctx.principal, std::string(ctx.PathParam("id")));
                if (!outcome) co_return ErrorResponse(outcome.error());
