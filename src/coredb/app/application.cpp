@@ -228,7 +228,7 @@ struct Service {
         platform(pg_backend, cache, platform::PlatformOptions{cfg.platform_cache_prefix, cfg.default_query_timeout}),
         migrator(ioc.get_executor(), cancel_worker, std::move(migration_set), MakeMigratorOptions(cfg)),
         client_store(clients_sql, kClientsLoadTimeout),
-        quotas(redis_backend, MakeCacheOptions(cfg.redis).breaker, cfg.redis.command_timeout),
+        quotas(redis_backend, MakeCacheOptions(cfg).breaker, cfg.redis.command_timeout),
         client_registry(ioc.get_executor(), client_store, quotas, cfg.admin_token, kClientsReloadInterval),
         authenticator(client_registry),
         health(ioc.get_executor(),
