@@ -106,8 +106,9 @@ TEST_F(Migrations, FreshDatabaseMigratesToTheLatestVersionAndRecordsTheHistory) 
   EXPECT_EQ(after.current, 3);
   EXPECT_TRUE(after.pending.empty());
   EXPECT_TRUE(after.problems.empty());
-  ASSERT_EQ(after.history.size(), 2u);
+  ASSERT_EQ(after.history.size(), 3u);
   EXPECT_EQ(after.history[1].name, "saga_log");
+  EXPECT_EQ(after.history[2].name, "clients");
   const auto& h = after.history[0];
   EXPECT_EQ(h.version, 1);
   EXPECT_EQ(h.name, "platform_schema");
