@@ -108,6 +108,7 @@ TEST_F(Migrations, FreshDatabaseMigratesToTheLatestVersionAndRecordsTheHistory) 
   EXPECT_TRUE(after.problems.empty());
   ASSERT_EQ(after.history.size(), 3u);
   EXPECT_EQ(after.history[1].name, "saga_log");
+  EXPECT_EQ(after.history[2].name, "clients");
   const auto& h = after.history[0];
   EXPECT_EQ(h.version, 1);
   EXPECT_EQ(h.name, "platform_schema");
