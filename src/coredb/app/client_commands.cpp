@@ -3,15 +3,14 @@
 #include "coredb/adapters/postgres/cancel_worker.hpp"
 #include "coredb/adapters/postgres/pg_backend.hpp"
 #include "coredb/adapters/postgres/pg_pool.hpp"
+#include "coredb/app/cli_runner.hpp"
 #include "coredb/clients/client_store.hpp"
 #include "coredb/core/json_writer.hpp"
 #include "coredb/http/handlers/clients_handler.hpp"
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <cstdio>
-#include <exception>
 
 namespace coredb::app {
 
@@ -20,7 +19,7 @@ using asio::awaitable;
 
 namespace {
 
-constexpr int kOk = 0, kFailure = 1, kUsage = 2;
+constexpr int kOk = kExitOk, kFailure = kExitFailure, kUsage = kExitUsage;
 
 int Fail(const Error& error) {
   std::string message = error.code == ErrorCode::kInternal ? "internal error" : error.message;
@@ -132,24 +131,7 @@ int RunClientCommand(const config::Config& config, const CommandLine& line) {
   pg::PgBackend sql(pool, config.max_result_bytes);
   clients::ClientStore store(sql, config.default_query_timeout);
 
-  int code = kFailure;
-  asio::co_spawn(ioc, Run(store, pool, line), [&](std::exception_ptr e, int result) {
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        std::fprintf(stderr, "coredb clients: internal error: %s\n", ex.what());
-      } catch (...) {
-        std::fprintf(stderr, "coredb clients: internal error\n");
-      }
-      code = kFailure;
-      return;
-    }
-    code = result;
-  });
-  ioc.run();
-  std::fflush(stdout);
-  return code;
+  return RunToExitCode(ioc, Run(store, pool, line), "clients");
 }
 
 }  // namespace coredb::app

@@ -2,15 +2,14 @@
 
 #include "coredb/adapters/postgres/cancel_worker.hpp"
 #include "coredb/adapters/postgres/pg_backend.hpp"
+#include "coredb/app/cli_runner.hpp"
 #include "coredb/core/json_writer.hpp"
 #include "coredb/migrations/pg_migrator.hpp"
 #include "coredb/migrations/seed.hpp"
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 
 #include <cstdio>
-#include <exception>
 
 namespace coredb::app {
 
@@ -19,7 +18,7 @@ using asio::awaitable;
 
 namespace {
 
-constexpr int kOk = 0, kFailure = 1, kUsage = 2;
+constexpr int kOk = kExitOk, kFailure = kExitFailure, kUsage = kExitUsage;
 
 std::string CurrentText(const std::optional<int>& current) {
   return current ? "schema at version " + std::to_string(*current) : std::string("no migration applied");
@@ -131,24 +130,7 @@ int RunSchemaCommand(const config::Config& config, const CommandLine& line) {
   if (line.statement_timeout) options.statement_timeout = *line.statement_timeout;
   migrations::PgMigrator migrator(ioc.get_executor(), cancel_worker, std::move(*known), options);
 
-  int code = kFailure;
-  asio::co_spawn(ioc, Run(migrator, config, line, cancel_worker), [&](std::exception_ptr e, int result) {
-    if (e) {
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& ex) {
-        std::fprintf(stderr, "coredb %s: internal error: %s\n", CommandName(line.command), ex.what());
-      } catch (...) {
-        std::fprintf(stderr, "coredb %s: internal error\n", CommandName(line.command));
-      }
-      code = kFailure;
-      return;
-    }
-    code = result;
-  });
-  ioc.run();
-  std::fflush(stdout);
-  return code;
+  return RunToExitCode(ioc, Run(migrator, config, line, cancel_worker), CommandName(line.command));
 }
 
 }  // namespace coredb::app

@@ -72,8 +72,9 @@ Error ScopeViolation(const PGresult* check, const SqlScope& scope, std::chrono::
   Error error;
   error.code = ErrorCode::kForbidden;
   if (sqlstate == "25006") {
-    error.message = "the statement turned off the read-only mode of this client's transaction: refused, nothing it "
-                    "did is kept";
+    error.message =
+        "the statement turned off the read-only mode of this client's transaction: refused, nothing it "
+        "did is kept";
   } else {
     error.message = "the statement switched away from this client's PostgreSQL role '" + std::string(scope.role) +
                     "' (to '" + now + "'): refused, nothing it did is kept";
@@ -192,7 +193,7 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunOn(Connection& connecti
 }
 
 boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunUnguarded(Connection& connection,
-                                                                  const SqlStatement& statement) {
+                                                                   const SqlStatement& statement) {
   if (statement.scope.confined()) {
     auto results = co_await RunScoped(&connection, std::span(&statement, 1), /*atomic=*/true, statement.timeout);
     co_return Single(std::move(results));
@@ -241,6 +242,25 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunReadOnly(const SqlState
   co_return outcome;
 }
 
+// Entry `index` of a pipeline as JSON, within what is left of the MAX_RESULT_BYTES budget the
+// entries share (`used` grows by its size).
+Result<boost::json::object> PgBackend::EntryJson(const PGresult* result, coredb::RowMode mode, std::size_t index,
+                                                 bool in_batch, std::size_t& used) {
+  const std::size_t budget = used < max_result_bytes_ ? max_result_bytes_ - used : 0;
+  auto body = ResultToJson(result, ToPgRowMode(mode), types_, budget);
+  if (!body) {
+    Error error = body.error();
+    if (error.code == ErrorCode::kPayloadTooLarge && in_batch) {
+      error.message = "the batch's results exceed MAX_RESULT_BYTES (" + std::to_string(max_result_bytes_) +
+                      " bytes) at queries[" + std::to_string(index) + "]";
+    }
+    error.failed_index = index;
+    return error;
+  }
+  used += EstimateBytes(result);
+  return body;
+}
+
 boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBatchOn(
     Connection* connection, std::span<const SqlStatement> statements, bool atomic, std::chrono::milliseconds timeout) {
   auto permit = Admit();
@@ -254,8 +274,8 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBa
 
 boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBatchUnguarded(
     Connection* connection, std::span<const SqlStatement> statements, bool atomic, std::chrono::milliseconds timeout) {
-  if (!statements.empty() && (statements.front().scope.confined() ||
-                              (connection == nullptr && statements.front().scope.caller_sql))) {
+  if (!statements.empty() &&
+      (statements.front().scope.confined() || (connection == nullptr && statements.front().scope.caller_sql))) {
     auto scoped = co_await RunScoped(connection, statements, atomic, timeout);
     co_return scoped;
   }
@@ -313,18 +333,8 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBa
       out.emplace_back(Connection::StatementError(r, timeout));
       continue;
     }
-    const std::size_t budget = used < max_result_bytes_ ? max_result_bytes_ - used : 0;
-    auto body = ResultToJson(r, ToPgRowMode(statements[i].row_mode), types_, budget);
-    if (!body) {
-      Error error = body.error();
-      if (error.code == ErrorCode::kPayloadTooLarge) {
-        error.message = "the batch's results exceed MAX_RESULT_BYTES (" + std::to_string(max_result_bytes_) +
-                        " bytes) at queries[" + std::to_string(i) + "]";
-      }
-      error.failed_index = i;
-      co_return error;
-    }
-    used += EstimateBytes(r);
+    auto body = EntryJson(r, statements[i].row_mode, i, /*in_batch=*/true, used);
+    if (!body) co_return body.error();
     // The round trip is shared: each entry reports the batch's server time.
     out.emplace_back(SqlOutcome{std::move(*body), duration_ms});
   }
@@ -454,8 +464,8 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunSc
         if (status == PGRES_FATAL_ERROR) {
           Error error = Connection::StatementError(r, timeout);
           error.message = (scope.role.empty() ? std::string("running the statement read-only failed: ")
-                                              : "running as this client's PostgreSQL role '" +
-                                                    std::string(scope.role) + "' failed: ") +
+                                              : "running as this client's PostgreSQL role '" + std::string(scope.role) +
+                                                    "' failed: ") +
                           error.message;
           co_return error;
         }
@@ -481,18 +491,8 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunSc
       out.emplace_back(ScopeViolation(check[i], scope, timeout));
       continue;
     }
-    const std::size_t budget = used < max_result_bytes_ ? max_result_bytes_ - used : 0;
-    auto body = ResultToJson(r, ToPgRowMode(statements[i].row_mode), types_, budget);
-    if (!body) {
-      Error error = body.error();
-      if (error.code == ErrorCode::kPayloadTooLarge && statements.size() > 1) {
-        error.message = "the batch's results exceed MAX_RESULT_BYTES (" + std::to_string(max_result_bytes_) +
-                        " bytes) at queries[" + std::to_string(i) + "]";
-      }
-      error.failed_index = i;
-      co_return error;
-    }
-    used += EstimateBytes(r);
+    auto body = EntryJson(r, statements[i].row_mode, i, statements.size() > 1, used);
+    if (!body) co_return body.error();
     out.emplace_back(SqlOutcome{std::move(*body), duration_ms});
   }
   co_return out;
@@ -520,8 +520,8 @@ boost::asio::awaitable<Result<void>> PgBackend::BeginOn(Connection& connection, 
   }
   if (!failed) co_return Result<void>{};
   if (!scope.role.empty()) {
-    failed->message = "running as this client's PostgreSQL role '" + std::string(scope.role) + "' failed: " +
-                      failed->message;
+    failed->message =
+        "running as this client's PostgreSQL role '" + std::string(scope.role) + "' failed: " + failed->message;
   }
   if (!connection.broken() && connection.transaction_status() != PQTRANS_IDLE) {
     const pg::Statement rollback{"ROLLBACK", {}, timeout};

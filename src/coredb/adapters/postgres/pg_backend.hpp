@@ -34,9 +34,9 @@ class PgBackend final : public SqlBackend {
     return RunBatchOn(nullptr, statements, atomic, timeout);
   }
   boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> RunBatchOn(Connection* connection,
-                                                                           std::span<const SqlStatement> statements,
-                                                                           bool atomic,
-                                                                           std::chrono::milliseconds timeout);
+                                                                             std::span<const SqlStatement> statements,
+                                                                             bool atomic,
+                                                                             std::chrono::milliseconds timeout);
 
   // One statement in a READ ONLY transaction on a pooled connection, in one round trip (a
   // pipelined `BEGIN READ ONLY`, the statement, `COMMIT`, one Sync): PostgreSQL itself refuses a
@@ -81,6 +81,8 @@ class PgBackend final : public SqlBackend {
  private:
   using MaybePermit = std::optional<CircuitBreaker::Permit>;
   Result<MaybePermit> Admit();
+  Result<boost::json::object> EntryJson(const PGresult* result, coredb::RowMode mode, std::size_t index, bool in_batch,
+                                        std::size_t& used);
   void Report(MaybePermit& permit, std::chrono::steady_clock::time_point started, const Error* error);
   boost::asio::awaitable<Result<SqlOutcome>> RunUnguarded(Connection& connection, const SqlStatement& statement);
   boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> RunBatchUnguarded(
@@ -101,9 +103,9 @@ class PgBackend final : public SqlBackend {
   // Caller SQL (SqlScope) on `connection`, or on a pooled one when null: one round trip that wraps
   // the statements as their scope requires (see pg_backend.cpp). Same results as RunBatchOn.
   boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> RunScoped(Connection* connection,
-                                                                          std::span<const SqlStatement> statements,
-                                                                          bool atomic,
-                                                                          std::chrono::milliseconds timeout);
+                                                                            std::span<const SqlStatement> statements,
+                                                                            bool atomic,
+                                                                            std::chrono::milliseconds timeout);
 
   Pool& pool_;
   std::size_t max_result_bytes_;
