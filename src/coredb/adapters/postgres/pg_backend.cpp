@@ -242,6 +242,39 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunReadOnly(const SqlState
   co_return outcome;
 }
 
+// Before anything is sent: every statement's parameters encoded (a bad one fails with its
+// index, named in the message when `in_batch`), a connection — `connection`, or one of the pool
+// held by `pooled` — and, on the vector database, vector parameters mapped to its type.
+boost::asio::awaitable<Result<std::vector<std::vector<std::optional<std::string>>>>> PgBackend::PrepareBatch(
+    Connection*& connection, PooledConnection& pooled, std::span<const SqlStatement> statements, bool in_batch,
+    std::chrono::milliseconds timeout) {
+  std::vector<std::vector<std::optional<std::string>>> params(statements.size());
+  for (std::size_t i = 0; i < statements.size(); ++i) {
+    if (statements[i].params == nullptr) continue;
+    auto encoded = EncodeParams(*statements[i].params);
+    if (!encoded) {
+      Error error = encoded.error();
+      if (in_batch) error.message = "queries[" + std::to_string(i) + "]: " + error.message;
+      error.failed_index = i;
+      co_return error;
+    }
+    params[i] = std::move(*encoded);
+  }
+  if (connection == nullptr) {
+    auto acquired = co_await pool_.Acquire(timeout);
+    if (!acquired) co_return acquired.error();
+    pooled = std::move(*acquired);
+    connection = pooled.get();
+  }
+  if (vector_params_) {
+    for (std::size_t i = 0; i < statements.size(); ++i) {
+      if (statements[i].params == nullptr) continue;
+      co_await MapVectorParams(*connection, statements[i].sql, *statements[i].params, params[i], timeout);
+    }
+  }
+  co_return params;
+}
+
 // Entry `index` of a pipeline as JSON, within what is left of the MAX_RESULT_BYTES budget the
 // entries share (`used` grows by its size).
 Result<boost::json::object> PgBackend::EntryJson(const PGresult* result, coredb::RowMode mode, std::size_t index,
@@ -279,37 +312,14 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBa
     auto scoped = co_await RunScoped(connection, statements, atomic, timeout);
     co_return scoped;
   }
-  // Parameters are encoded before anything is sent: a bad one fails the batch with its index.
-  std::vector<std::vector<std::optional<std::string>>> params(statements.size());
-  for (std::size_t i = 0; i < statements.size(); ++i) {
-    if (statements[i].params == nullptr) continue;
-    auto encoded = EncodeParams(*statements[i].params);
-    if (!encoded) {
-      Error error = encoded.error();
-      error.message = "queries[" + std::to_string(i) + "]: " + error.message;
-      error.failed_index = i;
-      co_return error;
-    }
-    params[i] = std::move(*encoded);
-  }
+  PooledConnection pooled;
+  auto prepared = co_await PrepareBatch(connection, pooled, statements, /*in_batch=*/true, timeout);
+  if (!prepared) co_return prepared.error();
+  const auto& params = *prepared;
   std::vector<Statement> pg_statements;
   pg_statements.reserve(statements.size());
   for (std::size_t i = 0; i < statements.size(); ++i) {
     pg_statements.push_back(Statement{statements[i].sql, params[i], timeout});
-  }
-
-  PooledConnection pooled;
-  if (connection == nullptr) {
-    auto acquired = co_await pool_.Acquire(timeout);
-    if (!acquired) co_return acquired.error();
-    pooled = std::move(*acquired);
-    connection = pooled.get();
-  }
-  if (vector_params_) {
-    for (std::size_t i = 0; i < statements.size(); ++i) {
-      if (statements[i].params == nullptr) continue;
-      co_await MapVectorParams(*connection, statements[i].sql, *statements[i].params, params[i], timeout);
-    }
   }
   auto started = Clock::now();
   auto results = co_await connection->ExecuteBatch(pg_statements, atomic, timeout);
@@ -353,32 +363,11 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBa
 boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunScoped(
     Connection* connection, std::span<const SqlStatement> statements, bool atomic, std::chrono::milliseconds timeout) {
   const SqlScope scope = statements.front().scope;
-  std::vector<std::vector<std::optional<std::string>>> params(statements.size());
-  for (std::size_t i = 0; i < statements.size(); ++i) {
-    if (statements[i].params == nullptr) continue;
-    auto encoded = EncodeParams(*statements[i].params);
-    if (!encoded) {
-      Error error = encoded.error();
-      if (statements.size() > 1) error.message = "queries[" + std::to_string(i) + "]: " + error.message;
-      error.failed_index = i;
-      co_return error;
-    }
-    params[i] = std::move(*encoded);
-  }
   PooledConnection pooled;
   const bool shared = connection == nullptr;
-  if (shared) {
-    auto acquired = co_await pool_.Acquire(timeout);
-    if (!acquired) co_return acquired.error();
-    pooled = std::move(*acquired);
-    connection = pooled.get();
-  }
-  if (vector_params_) {
-    for (std::size_t i = 0; i < statements.size(); ++i) {
-      if (statements[i].params == nullptr) continue;
-      co_await MapVectorParams(*connection, statements[i].sql, *statements[i].params, params[i], timeout);
-    }
-  }
+  auto prepared = co_await PrepareBatch(connection, pooled, statements, statements.size() > 1, timeout);
+  if (!prepared) co_return prepared.error();
+  const auto& params = *prepared;
 
   enum class Kind { kUser, kCheck, kWrapper, kDiscard };
   struct StepInfo {

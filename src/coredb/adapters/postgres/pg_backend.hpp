@@ -81,6 +81,9 @@ class PgBackend final : public SqlBackend {
  private:
   using MaybePermit = std::optional<CircuitBreaker::Permit>;
   Result<MaybePermit> Admit();
+  boost::asio::awaitable<Result<std::vector<std::vector<std::optional<std::string>>>>> PrepareBatch(
+      Connection*& connection, PooledConnection& pooled, std::span<const SqlStatement> statements, bool in_batch,
+      std::chrono::milliseconds timeout);
   Result<boost::json::object> EntryJson(const PGresult* result, coredb::RowMode mode, std::size_t index, bool in_batch,
                                         std::size_t& used);
   void Report(MaybePermit& permit, std::chrono::steady_clock::time_point started, const Error* error);
