@@ -359,6 +359,48 @@ TEST(ResultToJson, UnknownTypesHaveNoNameAndDecodeAsText) {
             json::parse(R"([{"name":"v","dataType":null,"dataTypeID":777777}])"));
 }
 
+TEST(ResultToJson, RowsReadOneAtATimeGiveTheSameJsonAndTheSameEstimate) {
+  TypeRegistry types;
+  const std::vector<std::pair<std::string, Oid>> columns{{"id", oid::kInt4}, {"t", oid::kText}, {"b", oid::kBool}};
+  const std::vector<std::vector<const char*>> values{{"1", "one", "t"}, {"2", nullptr, "f"}, {"3", "", nullptr}};
+  auto whole = MakeResult(columns, values);
+  // Single-row mode: one result per row, then a row-less final result with the fields.
+  RowSet rows;
+  for (const auto& row : values) {
+    auto one = MakeResult(columns, {row});
+    rows.Append(one.get());
+  }
+  auto final_result = MakeResult(columns, {});
+  ASSERT_EQ(rows.size(), 3);
+  EXPECT_TRUE(rows.IsNull(1, 1));
+  EXPECT_FALSE(rows.IsNull(2, 1));
+  EXPECT_EQ(rows.Value(2, 1), "");
+  EXPECT_EQ(rows.Value(0, 1), "one");
+  for (RowMode mode : {RowMode::kObject, RowMode::kArray}) {
+    std::size_t whole_estimate = 0, streamed_estimate = 0;
+    auto expected = ResultToJson(whole.get(), mode, types, 1 << 20, {}, &whole_estimate);
+    auto streamed = ResultToJson(final_result.get(), rows, mode, types, 1 << 20, {}, &streamed_estimate);
+    ASSERT_TRUE(expected);
+    ASSERT_TRUE(streamed);
+    EXPECT_EQ(json::serialize(*streamed), json::serialize(*expected));
+    EXPECT_EQ(streamed_estimate, whole_estimate);
+    // The pieces a reader adds up as rows arrive make the same estimate.
+    const SizeEstimate shape = EstimateShape(final_result.get(), mode, types);
+    std::size_t sum = shape.fixed;
+    for (int r = 0; r < 3; ++r) sum += shape.per_row + RowValueBytes(whole.get(), r);
+    EXPECT_EQ(sum, whole_estimate);
+    // ... and the budget applies to rows read one at a time as it does to a whole result.
+    auto too_big = ResultToJson(final_result.get(), rows, mode, types, whole_estimate - 1);
+    ASSERT_FALSE(too_big);
+    EXPECT_EQ(too_big.error().code, ErrorCode::kPayloadTooLarge);
+  }
+  // A final result that holds rows itself (not read row by row) is used as it is.
+  RowSet empty;
+  auto direct = ResultToJson(whole.get(), empty, RowMode::kArray, types, 1 << 20);
+  ASSERT_TRUE(direct);
+  EXPECT_EQ(direct->at("rows").as_array().size(), 3u);
+}
+
 TEST(ResultToJson, FailsWithPayloadTooLargeBeyondMaxBytes) {
   TypeRegistry types;
   std::string big(1000, 'x');

@@ -21,17 +21,6 @@ pg::RowMode ToPgRowMode(coredb::RowMode mode) {
   return mode == coredb::RowMode::kArray ? pg::RowMode::kArray : pg::RowMode::kObject;
 }
 
-// What a result costs in the response, roughly (ResultToJson's own estimate is exact enough per
-// result; across a batch this keeps the sum bounded).
-std::size_t EstimateBytes(const PGresult* res) {
-  std::size_t total = 64;
-  const int rows = PQntuples(res), cols = PQnfields(res);
-  for (int r = 0; r < rows; ++r) {
-    for (int c = 0; c < cols; ++c) total += static_cast<std::size_t>(PQgetlength(res, r, c)) + 4;
-  }
-  return total;
-}
-
 // The scope check (SqlScope::confined): a SELECT that fails, so that the pipeline stops and the
 // transaction never commits, when the statement before it left the caller's scope: the
 // transaction is no longer read-only, or current_user is no longer the client's role. The failing
@@ -194,29 +183,9 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunOn(Connection& connecti
 
 boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunUnguarded(Connection& connection,
                                                                    const SqlStatement& statement) {
-  if (statement.scope.confined()) {
-    auto results = co_await RunScoped(&connection, std::span(&statement, 1), /*atomic=*/true, statement.timeout);
-    co_return Single(std::move(results));
-  }
-  std::vector<std::optional<std::string>> params;
-  if (statement.params != nullptr) {
-    auto encoded = EncodeParams(*statement.params);
-    if (!encoded) co_return encoded.error();
-    params = std::move(*encoded);
-  }
-  if (vector_params_ && statement.params != nullptr) {
-    co_await MapVectorParams(connection, statement.sql, *statement.params, params, statement.timeout);
-  }
-  auto started = Clock::now();
-  auto result = co_await connection.Execute(Statement{statement.sql, params, statement.timeout});
-  if (!result) co_return result.error();
-  double duration_ms = MillisSince(started);
-
-  std::vector<const PGresult*> results{result->get()};
-  co_await LearnTypes(connection, results, statement.timeout);
-  auto body = ResultToJson(result->get(), ToPgRowMode(statement.row_mode), types_, max_result_bytes_);
-  if (!body) co_return body.error();
-  co_return SqlOutcome{std::move(*body), duration_ms};
+  auto results = co_await RunBatchUnguarded(&connection, std::span(&statement, 1), /*atomic=*/true, statement.timeout,
+                                            /*in_batch=*/false);
+  co_return Single(std::move(results));
 }
 
 boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunReadOnly(const SqlStatement& statement) {
@@ -275,23 +244,134 @@ boost::asio::awaitable<Result<std::vector<std::vector<std::optional<std::string>
   co_return params;
 }
 
-// Entry `index` of a pipeline as JSON, within what is left of the MAX_RESULT_BYTES budget the
-// entries share (`used` grows by its size).
-Result<boost::json::object> PgBackend::EntryJson(const PGresult* result, coredb::RowMode mode, std::size_t index,
-                                                 bool in_batch, std::size_t& used) {
-  const std::size_t budget = used < max_result_bytes_ ? max_result_bytes_ - used : 0;
-  auto body = ResultToJson(result, ToPgRowMode(mode), types_, budget);
-  if (!body) {
-    Error error = body.error();
-    if (error.code == ErrorCode::kPayloadTooLarge && in_batch) {
-      error.message = "the batch's results exceed MAX_RESULT_BYTES (" + std::to_string(max_result_bytes_) +
-                      " bytes) at queries[" + std::to_string(index) + "]";
+// Reads the rows of caller statements as they arrive (single-row mode) into a RowSet per
+// statement and refuses the row that takes the response past MAX_RESULT_BYTES (a request's
+// statements share the budget; the estimate is ResultToJson's): the connection then cancels the
+// statement and drops what still arrives, so that a huge result never sits whole in this process.
+class PgBackend::ResultReader final : public RowSink {
+ public:
+  ResultReader(std::span<const SqlStatement> statements, std::size_t max_bytes, const TypeRegistry& types)
+      : statements_(statements), max_bytes_(max_bytes), types_(types), entries_(statements.size()) {}
+
+  // The exchange's step `k` is statement `statement_of_step[k]` (default: step i is statement i).
+  void MapSteps(std::vector<std::size_t> statement_of_step) { statement_of_step_ = std::move(statement_of_step); }
+
+  bool OnRow(std::size_t step, const PGresult* row) override {
+    const std::size_t i = step < statement_of_step_.size() ? statement_of_step_[step] : step;
+    if (i >= entries_.size()) return true;
+    Entry& entry = entries_[i];
+    if (exceeded_) {
+      entry.dropped = true;
+      return false;
     }
-    error.failed_index = index;
-    return error;
+    if (!entry.shape) {
+      entry.shape = EstimateShape(row, ToPgRowMode(statements_[i].row_mode), types_);
+      used_ += entry.shape->fixed;
+    }
+    used_ += entry.shape->per_row + RowValueBytes(row, 0);
+    if (used_ > max_bytes_) {
+      exceeded_ = i;
+      entry.dropped = true;
+      return false;
+    }
+    entry.rows.Append(row);
+    return true;
   }
-  used += EstimateBytes(result);
-  return body;
+
+  const RowSet& rows(std::size_t i) const { return entries_[i].rows; }
+  // The statement whose row went over the budget, if one did.
+  std::optional<std::size_t> exceeded() const { return exceeded_; }
+  // Rows of statement `i` were dropped (it went over, or came after the one that did).
+  bool dropped(std::size_t i) const { return entries_[i].dropped; }
+
+ private:
+  struct Entry {
+    RowSet rows;
+    std::optional<SizeEstimate> shape;
+    bool dropped = false;
+  };
+  std::span<const SqlStatement> statements_;
+  std::size_t max_bytes_;
+  const TypeRegistry& types_;
+  std::vector<Entry> entries_;
+  std::vector<std::size_t> statement_of_step_;
+  std::size_t used_ = 0;
+  std::optional<std::size_t> exceeded_;
+};
+
+namespace {
+
+bool WasCancelled(const PGresult* result) {
+  const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+  return PQresultStatus(result) == PGRES_FATAL_ERROR && sqlstate != nullptr && std::string_view(sqlstate) == "57014";
+}
+
+}  // namespace
+
+Result<std::vector<Result<SqlOutcome>>> PgBackend::Outcomes(std::span<const SqlStatement> statements,
+                                                            std::span<const PGresult* const> results,
+                                                            std::span<const PGresult* const> checks,
+                                                            const ResultReader& reader, bool whole,
+                                                            std::chrono::milliseconds timeout, double duration_ms) {
+  const bool in_batch = statements.size() > 1;
+  const std::string limit = "MAX_RESULT_BYTES (" + std::to_string(max_result_bytes_) + " bytes)";
+  auto too_large = [&](std::size_t i, std::string message) {
+    Error error(ErrorCode::kPayloadTooLarge, std::move(message));
+    error.failed_index = i;
+    return error;
+  };
+  std::vector<Result<SqlOutcome>> out;
+  out.reserve(statements.size());
+  std::size_t used = 0;
+  for (std::size_t i = 0; i < statements.size(); ++i) {
+    const PGresult* r = results[i];
+    const auto status = PQresultStatus(r);
+    const bool succeeded = status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
+    const auto exceeded = reader.exceeded();
+    if (exceeded && i == *exceeded) {
+      std::string message = in_batch ? "the batch's results exceed " + limit + " at queries[" + std::to_string(i) + "]"
+                                     : "result exceeds " + limit;
+      message += succeeded ? "; reading stopped, but the statement had completed before the cancel reached "
+                             "PostgreSQL: a write it made is not undone by this error"
+                           : "; reading stopped and the statement was cancelled";
+      if (whole) return too_large(i, std::move(message));
+      out.emplace_back(too_large(i, std::move(message)));
+      continue;
+    }
+    if (exceeded && i > *exceeded && (reader.dropped(i) || WasCancelled(r))) {
+      std::string message = "queries[" + std::to_string(i) + "]: " +
+                            (reader.dropped(i) ? "rows not read" : "cancelled") +
+                            ": the batch's results already exceed " + limit + " at queries[" +
+                            std::to_string(*exceeded) + "]";
+      out.emplace_back(too_large(i, std::move(message)));
+      continue;
+    }
+    if (!succeeded) {
+      out.emplace_back(Connection::StatementError(r, timeout));
+      continue;
+    }
+    if (!checks.empty() && checks[i] != nullptr && PQresultStatus(checks[i]) == PGRES_FATAL_ERROR) {
+      out.emplace_back(ScopeViolation(checks[i], statements.front().scope, timeout));
+      continue;
+    }
+    const std::size_t budget = used < max_result_bytes_ ? max_result_bytes_ - used : 0;
+    std::size_t estimated = 0;
+    auto body = ResultToJson(r, reader.rows(i), ToPgRowMode(statements[i].row_mode), types_, budget, {}, &estimated);
+    if (!body) {
+      Error error = body.error();
+      if (error.code == ErrorCode::kPayloadTooLarge && in_batch) {
+        error.message = "the batch's results exceed " + limit + " at queries[" + std::to_string(i) + "]";
+      }
+      error.failed_index = i;
+      if (whole || error.code != ErrorCode::kPayloadTooLarge) return error;
+      out.emplace_back(std::move(error));
+      continue;
+    }
+    used += estimated;
+    // The round trip is shared: each entry reports the batch's server time.
+    out.emplace_back(SqlOutcome{std::move(*body), duration_ms});
+  }
+  return out;
 }
 
 boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBatchOn(
@@ -306,14 +386,15 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBa
 }
 
 boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBatchUnguarded(
-    Connection* connection, std::span<const SqlStatement> statements, bool atomic, std::chrono::milliseconds timeout) {
+    Connection* connection, std::span<const SqlStatement> statements, bool atomic, std::chrono::milliseconds timeout,
+    bool in_batch) {
   if (!statements.empty() &&
       (statements.front().scope.confined() || (connection == nullptr && statements.front().scope.caller_sql))) {
     auto scoped = co_await RunScoped(connection, statements, atomic, timeout);
     co_return scoped;
   }
   PooledConnection pooled;
-  auto prepared = co_await PrepareBatch(connection, pooled, statements, /*in_batch=*/true, timeout);
+  auto prepared = co_await PrepareBatch(connection, pooled, statements, in_batch, timeout);
   if (!prepared) co_return prepared.error();
   const auto& params = *prepared;
   std::vector<Statement> pg_statements;
@@ -321,34 +402,21 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBa
   for (std::size_t i = 0; i < statements.size(); ++i) {
     pg_statements.push_back(Statement{statements[i].sql, params[i], timeout});
   }
+  ResultReader reader(statements, max_result_bytes_, types_);
   auto started = Clock::now();
-  auto results = co_await connection->ExecuteBatch(pg_statements, atomic, timeout);
+  auto results = co_await connection->ExecuteBatch(pg_statements, atomic, timeout, &reader);
   if (!results) co_return results.error();
   const double duration_ms = MillisSince(started);
+  if (results->size() != statements.size()) co_return MakeError(ErrorCode::kInternal, "unexpected batch result");
 
-  std::vector<const PGresult*> ok;
+  std::vector<const PGresult*> user, ok;
   for (const auto& r : *results) {
     const auto status = PQresultStatus(r.get());
     if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) ok.push_back(r.get());
+    user.push_back(r.get());
   }
   co_await LearnTypes(*connection, ok, timeout);
-
-  std::vector<Result<SqlOutcome>> out;
-  out.reserve(results->size());
-  std::size_t used = 0;
-  for (std::size_t i = 0; i < results->size(); ++i) {
-    const PGresult* r = (*results)[i].get();
-    const auto status = PQresultStatus(r);
-    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-      out.emplace_back(Connection::StatementError(r, timeout));
-      continue;
-    }
-    auto body = EntryJson(r, statements[i].row_mode, i, /*in_batch=*/true, used);
-    if (!body) co_return body.error();
-    // The round trip is shared: each entry reports the batch's server time.
-    out.emplace_back(SqlOutcome{std::move(*body), duration_ms});
-  }
-  co_return out;
+  co_return Outcomes(statements, user, {}, reader, atomic, timeout, duration_ms);
 }
 
 // Caller SQL in one round trip. The pipeline, by scope (`|` is a Sync):
@@ -420,8 +488,13 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunSc
     steps.back().sync = true;
   }
 
+  ResultReader reader(statements, max_result_bytes_, types_);
+  std::vector<std::size_t> statement_of_step;
+  statement_of_step.reserve(info.size());
+  for (const StepInfo& step : info) statement_of_step.push_back(step.index);
+  reader.MapSteps(std::move(statement_of_step));
   auto started = Clock::now();
-  auto results = co_await connection->ExecutePipeline(steps, timeout);
+  auto results = co_await connection->ExecutePipeline(steps, timeout, &reader);
   if (!results) co_return results.error();
   const double duration_ms = MillisSince(started);
   if (results->size() != steps.size()) co_return MakeError(ErrorCode::kInternal, "unexpected pipeline result");
@@ -450,7 +523,8 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunSc
         if (k > 0 && info[k - 1].kind == Kind::kUser) check[info[k].index] = r;
         break;
       case Kind::kWrapper:
-        if (status == PGRES_FATAL_ERROR) {
+        // (Past MAX_RESULT_BYTES, the cancel may have hit the wrapper instead: the 413 stands.)
+        if (status == PGRES_FATAL_ERROR && !reader.exceeded()) {
           Error error = Connection::StatementError(r, timeout);
           error.message = (scope.role.empty() ? std::string("running the statement read-only failed: ")
                                               : "running as this client's PostgreSQL role '" + std::string(scope.role) +
@@ -465,26 +539,7 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunSc
     }
   }
   co_await LearnTypes(*connection, ok, timeout);
-
-  std::vector<Result<SqlOutcome>> out;
-  out.reserve(statements.size());
-  std::size_t used = 0;
-  for (std::size_t i = 0; i < statements.size(); ++i) {
-    const PGresult* r = user[i];
-    const auto status = PQresultStatus(r);
-    if (status != PGRES_TUPLES_OK && status != PGRES_COMMAND_OK) {
-      out.emplace_back(Connection::StatementError(r, timeout));
-      continue;
-    }
-    if (check[i] != nullptr && PQresultStatus(check[i]) == PGRES_FATAL_ERROR) {
-      out.emplace_back(ScopeViolation(check[i], scope, timeout));
-      continue;
-    }
-    auto body = EntryJson(r, statements[i].row_mode, i, statements.size() > 1, used);
-    if (!body) co_return body.error();
-    out.emplace_back(SqlOutcome{std::move(*body), duration_ms});
-  }
-  co_return out;
+  co_return Outcomes(statements, user, check, reader, atomic, timeout, duration_ms);
 }
 
 boost::asio::awaitable<Result<void>> PgBackend::BeginOn(Connection& connection, std::string_view begin_sql,

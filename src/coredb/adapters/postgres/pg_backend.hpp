@@ -84,12 +84,21 @@ class PgBackend final : public SqlBackend {
   boost::asio::awaitable<Result<std::vector<std::vector<std::optional<std::string>>>>> PrepareBatch(
       Connection*& connection, PooledConnection& pooled, std::span<const SqlStatement> statements, bool in_batch,
       std::chrono::milliseconds timeout);
-  Result<boost::json::object> EntryJson(const PGresult* result, coredb::RowMode mode, std::size_t index, bool in_batch,
-                                        std::size_t& used);
+  // Reads caller rows as they arrive, within MAX_RESULT_BYTES (defined in pg_backend.cpp).
+  class ResultReader;
+  // Every statement's outcome from its final result (`results`), the scope check that followed it
+  // (`checks`, null entries: none), and the rows `reader` read. Results over MAX_RESULT_BYTES are
+  // 413: the answer of the whole call when `whole` (a single statement, an atomic batch), else
+  // the entry's (a non-atomic batch, where the other statements' outcomes stand).
+  Result<std::vector<Result<SqlOutcome>>> Outcomes(std::span<const SqlStatement> statements,
+                                                   std::span<const PGresult* const> results,
+                                                   std::span<const PGresult* const> checks, const ResultReader& reader,
+                                                   bool whole, std::chrono::milliseconds timeout, double duration_ms);
   void Report(MaybePermit& permit, std::chrono::steady_clock::time_point started, const Error* error);
   boost::asio::awaitable<Result<SqlOutcome>> RunUnguarded(Connection& connection, const SqlStatement& statement);
   boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> RunBatchUnguarded(
-      Connection* connection, std::span<const SqlStatement> statements, bool atomic, std::chrono::milliseconds timeout);
+      Connection* connection, std::span<const SqlStatement> statements, bool atomic, std::chrono::milliseconds timeout,
+      bool in_batch = true);
 
   // Teaches the registry the names of types the results use that it does not know yet.
   boost::asio::awaitable<void> LearnTypes(Connection& connection, const std::vector<const PGresult*>& results,

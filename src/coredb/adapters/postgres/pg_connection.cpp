@@ -392,6 +392,8 @@ Result<void> Connection::SendPipeline(std::span<const Command> commands) {
   command_has_result_ = false;
   command_results_.clear();
   command_results_.resize(commands.size());
+  stream_.assign(commands.size(), false);
+  armed_ = false;
   std::string sql;
   std::vector<const char*> values;
   for (const Command& command : commands) {
@@ -420,8 +422,26 @@ Result<void> Connection::SendPipeline(std::span<const Command> commands) {
       return error;
     }
     if (command.sync || last) ++pending_syncs_;
+    stream_[static_cast<std::size_t>(&command - commands.data())] = command.stream;
   }
+  ArmSingleRow();
   return Result<void>{};
+}
+
+void Connection::ArmSingleRow() {
+  if (armed_ || command_has_result_ || command_ >= stream_.size() || !stream_[command_]) return;
+  // Refused (0) while a Sync is at the head of libpq's queue: tried again after its result.
+  armed_ = PQsetSingleRowMode(conn_) == 1;
+}
+
+void Connection::TakeRow(const PGresult* row) {
+  if (sink_ == nullptr || command_ < sink_offset_) return;
+  // After a refusal the sink still sees each row (to know which statements lost theirs).
+  if (!sink_->OnRow(command_ - sink_offset_, row) && !sink_refused_) {
+    // Stop the statement on the server; what it still sends is read and dropped.
+    sink_refused_ = true;
+    RequestCancel();
+  }
 }
 
 awaitable<Connection::PumpOutcome> Connection::Pump(Clock::time_point deadline) {
@@ -446,6 +466,8 @@ awaitable<Connection::PumpOutcome> Connection::Pump(Clock::time_point deadline) 
         if (command_has_result_) {
           ++command_;
           command_has_result_ = false;
+          armed_ = false;
+          ArmSingleRow();
         }
         continue;
       }
@@ -453,9 +475,14 @@ awaitable<Connection::PumpOutcome> Connection::Pump(Clock::time_point deadline) 
       const ExecStatusType status = PQresultStatus(result.get());
       if (status == PGRES_PIPELINE_SYNC) {
         --pending_syncs_;
+        ArmSingleRow();
         continue;
       }
       command_has_result_ = true;
+      if (status == PGRES_SINGLE_TUPLE) {
+        TakeRow(result.get());
+        continue;
+      }
       if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
         MarkBroken(Error(ErrorCode::kQueryError, "COPY ... FROM STDIN / TO STDOUT is not supported"));
         co_return PumpOutcome::kBroken;
@@ -501,6 +528,8 @@ void Connection::FinishExchange() {
   command_results_.clear();
   command_ = 0;
   command_has_result_ = false;
+  stream_.clear();
+  armed_ = false;
 }
 
 awaitable<bool> Connection::SettleBeforeUse(Clock::time_point deadline) {
@@ -544,12 +573,18 @@ awaitable<bool> Connection::SettleBeforeUse(Clock::time_point deadline) {
 
 awaitable<Result<std::vector<PgResultPtr>>> Connection::Exchange(std::span<const Command> user_commands,
                                                                 std::chrono::milliseconds timeout,
-                                                                bool& cancelled_for_timeout) {
+                                                                bool& cancelled_for_timeout, RowSink* sink) {
   timeout = timeout.count() > 0 ? timeout : default_timeout_;
   const auto start = Clock::now();
   if (broken_) co_return broken_error_.value_or(Error(ErrorCode::kDatabaseUnavailable, "connection is broken"));
   if (in_operation_) co_return BusyError();
   const OperationGuard guard(in_operation_);
+  // The sink lives in the caller's frame: it is forgotten whenever this returns (or is destroyed
+  // with a cancelled caller), and rows of an abandoned exchange are dropped while it drains.
+  struct SinkGuard {
+    RowSink*& sink;
+    ~SinkGuard() { sink = nullptr; }
+  } const sink_guard{sink_};
   for (const Command& command : user_commands) {
     if (command.params.size() > static_cast<std::size_t>(kMaxParams)) {
       co_return Error(ErrorCode::kInvalidRequest, "too many parameters (at most 65535)");
@@ -582,6 +617,9 @@ awaitable<Result<std::vector<PgResultPtr>>> Connection::Exchange(std::span<const
   if (set_timeout) commands.push_back(Command{kSetTimeoutSql, timeout_param, true});
   commands.insert(commands.end(), user_commands.begin(), user_commands.end());
   current_timeout_.reset();  // unknown until set_config's answer is read
+  sink_ = sink;
+  sink_offset_ = set_timeout ? 1 : 0;
+  sink_refused_ = false;
   if (auto sent = SendPipeline(commands); !sent) co_return sent.error();
 
   PumpOutcome outcome = co_await Pump(start + timeout + kCancelGrace);
@@ -634,10 +672,11 @@ awaitable<Result<std::vector<PgResultPtr>>> Connection::Exchange(std::span<const
   co_return results;
 }
 
-awaitable<Result<PgResultPtr>> Connection::Execute(const Statement& statement) {
-  const Command command{statement.sql, statement.params, true};
+awaitable<Result<PgResultPtr>> Connection::Execute(const Statement& statement, RowSink* sink) {
+  Command command{statement.sql, statement.params, true};
+  command.stream = sink != nullptr;
   bool cancelled_for_timeout = false;
-  auto results = co_await Exchange(std::span(&command, 1), statement.timeout, cancelled_for_timeout);
+  auto results = co_await Exchange(std::span(&command, 1), statement.timeout, cancelled_for_timeout, sink);
   if (!results) co_return results.error();
   PgResultPtr result = std::move(results->front());
   switch (PQresultStatus(result.get())) {
@@ -651,28 +690,35 @@ awaitable<Result<PgResultPtr>> Connection::Execute(const Statement& statement) {
 }
 
 awaitable<Result<std::vector<PgResultPtr>>> Connection::ExecuteBatch(std::span<const Statement> statements,
-                                                                    bool atomic, std::chrono::milliseconds timeout) {
+                                                                    bool atomic, std::chrono::milliseconds timeout,
+                                                                    RowSink* sink) {
   if (statements.empty()) co_return std::vector<PgResultPtr>{};
   std::vector<Command> commands;
   commands.reserve(statements.size());
-  for (const Statement& s : statements) commands.push_back(Command{s.sql, s.params, !atomic});
+  for (const Statement& s : statements) {
+    Command command{s.sql, s.params, !atomic};
+    command.stream = sink != nullptr;
+    commands.push_back(command);
+  }
   bool cancelled_for_timeout = false;
-  auto results = co_await Exchange(commands, timeout, cancelled_for_timeout);
+  auto results = co_await Exchange(commands, timeout, cancelled_for_timeout, sink);
   co_return results;
 }
 
 awaitable<Result<std::vector<PgResultPtr>>> Connection::ExecutePipeline(std::span<const PipelineStep> steps,
-                                                                       std::chrono::milliseconds timeout) {
+                                                                       std::chrono::milliseconds timeout,
+                                                                       RowSink* sink) {
   if (steps.empty()) co_return std::vector<PgResultPtr>{};
   std::vector<Command> commands;
   commands.reserve(steps.size());
   for (const PipelineStep& s : steps) {
     Command command{s.sql, s.params, s.sync};
     command.internal = s.internal;
+    command.stream = sink != nullptr && !s.internal;
     commands.push_back(command);
   }
   bool cancelled_for_timeout = false;
-  auto results = co_await Exchange(commands, timeout, cancelled_for_timeout);
+  auto results = co_await Exchange(commands, timeout, cancelled_for_timeout, sink);
   co_return results;
 }
 

@@ -53,6 +53,23 @@ struct Statement {
   std::chrono::milliseconds timeout{30000};
 };
 
+// Receives, one at a time, the rows of the statements an exchange reads in single-row mode, so
+// that libpq never holds a whole result (see Connection::Execute*).
+class RowSink {
+ public:
+  // `row` is a PGRES_SINGLE_TUPLE result (one row, with its fields) of the exchange's statement
+  // `index` (its position in the span the exchange was given); valid during the call only.
+  // Returning false stops the reading: the connection requests a cancel of whatever the server is
+  // running (once), rows that still arrive are shown to the sink but no longer kept by anyone,
+  // and the exchange completes as usual (the statement's final result then says whether the
+  // cancel stopped it; the caller decides the answer). The statement's final result carries its
+  // fields and tag but no rows.
+  virtual bool OnRow(std::size_t index, const PGresult* row) = 0;
+
+ protected:
+  ~RowSink() = default;
+};
+
 class Connection {
  public:
   // Opens a connection within options.connect_timeout. Failures are kDatabaseUnavailable with a
@@ -72,7 +89,9 @@ class Connection {
   // later (needs_drain(): by the pool, or by the next Execute/Reset/Drain on this connection).
   // One operation at a time: a call while another runs gets kConflict.
   // `statement` (its sql and params) must stay valid until the returned awaitable completes.
-  boost::asio::awaitable<Result<PgResultPtr>> Execute(const Statement& statement);
+  // With `sink`, the statement's rows go to it as they arrive (single-row mode) and the returned
+  // result has none (see RowSink).
+  boost::asio::awaitable<Result<PgResultPtr>> Execute(const Statement& statement, RowSink* sink = nullptr);
 
   // Runs `statements` in one round trip (pipeline mode). `atomic`: one Sync after the last, so
   // they run as one implicit transaction (or inside the open transaction block) and a failure
@@ -82,9 +101,11 @@ class Connection {
   // error results included (the caller maps them); a connection-level failure (lost, cancelled,
   // client-side deadline) is the Error. `timeout` is each statement's statement_timeout and, with
   // the same grace as Execute, the deadline of the whole exchange. Same rules as Execute otherwise.
+  // `sink`: as for Execute, for every statement.
   boost::asio::awaitable<Result<std::vector<PgResultPtr>>> ExecuteBatch(std::span<const Statement> statements,
                                                                          bool atomic,
-                                                                         std::chrono::milliseconds timeout);
+                                                                         std::chrono::milliseconds timeout,
+                                                                         RowSink* sink = nullptr);
 
   // The general form of ExecuteBatch: each step says whether a Sync follows it (the last always
   // has one), so one round trip can hold several implicit transactions, e.g. a wrapped user
@@ -98,8 +119,10 @@ class Connection {
     bool sync = false;
     bool internal = false;
   };
+  // `sink`: as for Execute, for every step that is not `internal`.
   boost::asio::awaitable<Result<std::vector<PgResultPtr>>> ExecutePipeline(std::span<const PipelineStep> steps,
-                                                                            std::chrono::milliseconds timeout);
+                                                                            std::chrono::milliseconds timeout,
+                                                                            RowSink* sink = nullptr);
 
   // The parameter types PostgreSQL infers for `sql` (Parse and Describe of the unnamed statement,
   // one round trip, nothing executed), within `timeout`. A statement PostgreSQL rejects gives its
@@ -154,6 +177,7 @@ class Connection {
     bool sync = true;  // a Sync follows (ends the implicit transaction); the last command always has one
     CommandKind kind = CommandKind::kQuery;
     bool internal = false;  // see PipelineStep
+    bool stream = false;    // rows go to the exchange's RowSink (single-row mode)
   };
 
   Connection(boost::asio::any_io_executor executor, PGconn* conn, CancelWorker& cancel_worker);
@@ -163,9 +187,11 @@ class Connection {
   // The common path of Execute and ExecuteBatch: checks, settles an abandoned statement, sets
   // statement_timeout when it changes, sends, reads, and returns one result per command of
   // `commands` (error results included).
+  // `sink` receives the rows of the commands marked `stream`, with their index in `commands`.
   boost::asio::awaitable<Result<std::vector<PgResultPtr>>> Exchange(std::span<const Command> commands,
                                                                     std::chrono::milliseconds timeout,
-                                                                    bool& cancelled_for_timeout);
+                                                                    bool& cancelled_for_timeout,
+                                                                    RowSink* sink = nullptr);
   // Sends the commands (each followed by a Sync when it asks for one), in pipeline mode
   // (nothing is awaited).
   Result<void> SendPipeline(std::span<const Command> commands);
@@ -177,6 +203,12 @@ class Connection {
   boost::asio::awaitable<bool> SettleBeforeUse(std::chrono::steady_clock::time_point deadline);
   boost::asio::awaitable<bool> WaitForCancelTicket(std::chrono::steady_clock::time_point deadline);
   void RequestCancel();
+  // Single-row mode for the command whose results come next, when it streams: libpq allows it
+  // only before that command's first message is parsed, i.e. right after sending and right after
+  // the previous command's end (its NULL, or a Sync's result).
+  void ArmSingleRow();
+  // A PGRES_SINGLE_TUPLE result of the current command: to the sink, or dropped.
+  void TakeRow(const PGresult* row);
   void MarkBroken(Error error);
   void FinishExchange();  // after the last Sync: leave pipeline mode, clear per-exchange state
   void NoteStatementEffects(const PGresult* result, bool internal);
@@ -205,6 +237,14 @@ class Connection {
   bool command_has_result_ = false;    // ... and it has sent at least one
   std::vector<PgResultPtr> command_results_;
   std::shared_ptr<CancelTicket> cancel_ticket_;  // a cancel request not yet delivered
+  // Row by row reading (RowSink): which commands stream, the sink while its exchange runs (null
+  // once the caller is gone: rows still arriving are dropped), where the caller's commands start
+  // (set_config of the timeout may come first), and whether the sink refused a row.
+  std::vector<bool> stream_;
+  bool armed_ = false;  // single-row mode is set for command_
+  RowSink* sink_ = nullptr;
+  std::size_t sink_offset_ = 0;
+  bool sink_refused_ = false;
 
   static constexpr std::size_t kTrackedParameterCount = 10;
   std::array<std::string, kTrackedParameterCount> initial_parameters_;

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <system_error>
 #include <utility>
 #include <vector>
@@ -507,8 +508,32 @@ json::array FieldsJson(const PGresult* res, const TypeRegistry& types, json::sto
   return fields;
 }
 
-Result<json::object> ResultToJson(const PGresult* res, RowMode mode, const TypeRegistry& types,
-                                  std::size_t max_bytes, json::storage_ptr sp) {
+namespace {
+
+// Where ResultToJson reads the rows from: the PGresult itself, or a RowSet read row by row.
+class ResultRows {
+ public:
+  explicit ResultRows(const PGresult* res) : res_(res) {}
+  int size() const { return PQntuples(res_); }
+  bool IsNull(int r, int c) const { return PQgetisnull(res_, r, c) != 0; }
+  std::string_view Value(int r, int c) const {
+    return std::string_view(PQgetvalue(res_, r, c), static_cast<std::size_t>(PQgetlength(res_, r, c)));
+  }
+
+ private:
+  const PGresult* res_;
+};
+
+template <class Rows>
+std::size_t ValueBytes(const Rows& rows, int r, int columns) {
+  std::size_t bytes = 0;
+  for (int c = 0; c < columns; ++c) bytes += rows.IsNull(r, c) ? 4 : rows.Value(r, c).size() + 2;
+  return bytes;
+}
+
+template <class Rows>
+Result<json::object> BuildJson(const PGresult* res, const Rows& source, RowMode mode, const TypeRegistry& types,
+                               std::size_t max_bytes, json::storage_ptr sp, std::size_t* estimated) {
   if (res == nullptr) return MakeError(ErrorCode::kInternal, "ResultToJson: no result");
   const ExecStatusType status = PQresultStatus(res);
   if (status != PGRES_TUPLES_OK && status != PGRES_SINGLE_TUPLE && status != PGRES_COMMAND_OK &&
@@ -518,26 +543,21 @@ Result<json::object> ResultToJson(const PGresult* res, RowMode mode, const TypeR
   }
 
   const int columns = PQnfields(res);
-  const int row_total = PQntuples(res);
+  const int row_total = source.size();
 
   json::array fields = FieldsJson(res, types, sp);
-  std::size_t used = kResultOverhead;
+  const SizeEstimate shape = EstimateShape(res, mode, types);
+  std::size_t used = shape.fixed;
   std::vector<Codec> codecs;
   std::vector<std::string_view> names;
   codecs.reserve(static_cast<std::size_t>(columns));
   names.reserve(static_cast<std::size_t>(columns));
-  // Punctuation and keys of one row, whatever its values.
-  std::size_t row_overhead = 3;  // {} or [] and the comma between rows
   bool duplicate_names = false;
   for (int c = 0; c < columns; ++c) {
     const std::string_view name = PQfname(res, c);
-    const Oid type = PQftype(res, c);
-    const TypeInfo* info = types.Find(type);
-    used += kFieldOverhead + name.size() + (info != nullptr ? info->name.size() : 0);
     for (std::string_view earlier : names) duplicate_names = duplicate_names || earlier == name;
     names.push_back(name);
-    codecs.push_back(CodecFor(type, types));
-    row_overhead += 1 + (mode == RowMode::kObject ? name.size() + 3 : 0);
+    codecs.push_back(CodecFor(PQftype(res, c), types));
   }
   if (used > max_bytes) return TooLarge(max_bytes);
 
@@ -546,12 +566,7 @@ Result<json::object> ResultToJson(const PGresult* res, RowMode mode, const TypeR
   rows.reserve(static_cast<std::size_t>(row_total));
   for (int r = 0; r < row_total; ++r) {
     // Bound the response before building the row, not after building everything.
-    std::size_t row_bytes = row_overhead;
-    for (int c = 0; c < columns; ++c) {
-      row_bytes +=
-          PQgetisnull(res, r, c) ? 4 : static_cast<std::size_t>(PQgetlength(res, r, c)) + 2;
-    }
-    used += row_bytes;
+    used += shape.per_row + ValueBytes(source, r, columns);
     if (used > max_bytes) return TooLarge(max_bytes);
 
     if (mode == RowMode::kObject) {
@@ -560,12 +575,7 @@ Result<json::object> ResultToJson(const PGresult* res, RowMode mode, const TypeR
       for (int c = 0; c < columns; ++c) {
         const auto col = static_cast<std::size_t>(c);
         json::value value =
-            PQgetisnull(res, r, c)
-                ? json::value(nullptr, sp)
-                : decoder.Decode(
-                      codecs[col],
-                      std::string_view(PQgetvalue(res, r, c),
-                                       static_cast<std::size_t>(PQgetlength(res, r, c))));
+            source.IsNull(r, c) ? json::value(nullptr, sp) : decoder.Decode(codecs[col], source.Value(r, c));
         const json::string_view key(names[col].data(), names[col].size());
         if (duplicate_names) {
           row.insert_or_assign(key, std::move(value));  // keeps the first position, like JS
@@ -578,13 +588,10 @@ Result<json::object> ResultToJson(const PGresult* res, RowMode mode, const TypeR
       json::array row(sp);
       row.reserve(static_cast<std::size_t>(columns));
       for (int c = 0; c < columns; ++c) {
-        if (PQgetisnull(res, r, c)) {
+        if (source.IsNull(r, c)) {
           row.emplace_back(nullptr);
         } else {
-          row.push_back(
-              decoder.Decode(codecs[static_cast<std::size_t>(c)],
-                             std::string_view(PQgetvalue(res, r, c),
-                                              static_cast<std::size_t>(PQgetlength(res, r, c)))));
+          row.push_back(decoder.Decode(codecs[static_cast<std::size_t>(c)], source.Value(r, c)));
         }
       }
       rows.push_back(std::move(row));
@@ -613,7 +620,55 @@ Result<json::object> ResultToJson(const PGresult* res, RowMode mode, const TypeR
     out.emplace("command", json::string_view(verb.data(), verb.size()));
   }
   out.emplace("fields", std::move(fields));
+  if (estimated != nullptr) *estimated = used;
   return out;
+}
+
+}  // namespace
+
+void RowSet::Append(const PGresult* one_row) {
+  const int columns = PQnfields(one_row);
+  if (columns_ < 0) columns_ = columns;
+  for (int c = 0; c < columns_; ++c) {
+    const bool null = c >= columns || PQgetisnull(one_row, 0, c) != 0;
+    if (!null) text_.append(PQgetvalue(one_row, 0, c), static_cast<std::size_t>(PQgetlength(one_row, 0, c)));
+    nulls_.push_back(null);
+    ends_.push_back(static_cast<std::uint32_t>(text_.size()));
+  }
+  ++rows_;
+}
+
+std::string_view RowSet::Value(int row, int column) const {
+  const std::size_t cell = Cell(row, column);
+  const std::size_t begin = cell == 0 ? 0 : ends_[cell - 1];
+  return std::string_view(text_).substr(begin, ends_[cell] - begin);
+}
+
+SizeEstimate EstimateShape(const PGresult* res, RowMode mode, const TypeRegistry& types) {
+  SizeEstimate shape{kResultOverhead, 3};  // per row: {} or [] and the comma between rows
+  const int columns = PQnfields(res);
+  for (int c = 0; c < columns; ++c) {
+    const std::size_t name = std::strlen(PQfname(res, c));
+    const TypeInfo* info = types.Find(PQftype(res, c));
+    shape.fixed += kFieldOverhead + name + (info != nullptr ? info->name.size() : 0);
+    shape.per_row += 1 + (mode == RowMode::kObject ? name + 3 : 0);
+  }
+  return shape;
+}
+
+std::size_t RowValueBytes(const PGresult* res, int row) { return ValueBytes(ResultRows(res), row, PQnfields(res)); }
+
+Result<json::object> ResultToJson(const PGresult* res, RowMode mode, const TypeRegistry& types,
+                                  std::size_t max_bytes, json::storage_ptr sp, std::size_t* estimated) {
+  return BuildJson(res, ResultRows(res), mode, types, max_bytes, std::move(sp), estimated);
+}
+
+Result<json::object> ResultToJson(const PGresult* res, const RowSet& rows, RowMode mode, const TypeRegistry& types,
+                                  std::size_t max_bytes, json::storage_ptr sp, std::size_t* estimated) {
+  if (res != nullptr && PQntuples(res) > 0) {
+    return BuildJson(res, ResultRows(res), mode, types, max_bytes, std::move(sp), estimated);
+  }
+  return BuildJson(res, rows, mode, types, max_bytes, std::move(sp), estimated);
 }
 
 json::value DecodeText(std::string_view text, Oid type, const TypeRegistry& types,

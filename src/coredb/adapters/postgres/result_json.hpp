@@ -20,23 +20,67 @@
 #include <libpq-fe.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace coredb::pg {
 
 enum class RowMode { kObject, kArray };
 
+// The rows of one result read in single-row mode (pg::RowSink), copied out of libpq's one-row
+// results as their text back to back: a result read row by row costs its bytes plus 4 bytes and
+// a bit per value, not a PGresult per row.
+class RowSet {
+ public:
+  // Appends row 0 of `one_row` (a PGRES_SINGLE_TUPLE result); every row must have as many
+  // columns as the first.
+  void Append(const PGresult* one_row);
+  int size() const { return rows_; }
+  bool IsNull(int row, int column) const { return nulls_[Cell(row, column)]; }
+  std::string_view Value(int row, int column) const;
+
+ private:
+  std::size_t Cell(int row, int column) const {
+    return static_cast<std::size_t>(row) * static_cast<std::size_t>(columns_) + static_cast<std::size_t>(column);
+  }
+  int columns_ = -1;
+  int rows_ = 0;
+  std::string text_;
+  std::vector<std::uint32_t> ends_;  // where each value's text ends in text_
+  std::vector<bool> nulls_;
+};
+
+// ResultToJson's estimate of the serialized size (value text lengths plus punctuation and keys),
+// a piece at a time, so that a result read row by row can be stopped as soon as it is too big:
+// `fixed` for a result with the fields of `res` (fields, punctuation), `per_row` the punctuation
+// and keys every row adds, then RowValueBytes for each row's values.
+struct SizeEstimate {
+  std::size_t fixed = 0;
+  std::size_t per_row = 0;
+};
+SizeEstimate EstimateShape(const PGresult* res, RowMode mode, const TypeRegistry& types);
+std::size_t RowValueBytes(const PGresult* res, int row);
+
 // `res` must be PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE, PGRES_COMMAND_OK or PGRES_EMPTY_QUERY
 // (anything else is a caller bug → kInternal). Fails with kPayloadTooLarge before decoding the
-// row that would take the response past `max_bytes` (an estimate of the serialized size: value
-// text lengths plus punctuation and keys). Object rows are keyed by column name; with duplicate
-// names the later column's value wins (node-postgres). Every value is allocated from `sp`: pass a
-// monotonic resource that outlives the response to make decoding cheap.
+// row that would take the response past `max_bytes` (SizeEstimate). Object rows are keyed by
+// column name; with duplicate names the later column's value wins (node-postgres). Every value
+// is allocated from `sp`: pass a monotonic resource that outlives the response to make decoding
+// cheap. `estimated`, when given, receives the estimate of the whole response.
 Result<boost::json::object> ResultToJson(const PGresult* res, RowMode mode,
                                          const TypeRegistry& types, std::size_t max_bytes,
-                                         boost::json::storage_ptr sp = {});
+                                         boost::json::storage_ptr sp = {},
+                                         std::size_t* estimated = nullptr);
+// The same for a result read in single-row mode: `res` (its final, row-less PGRES_TUPLES_OK)
+// gives the fields and the command tag, `rows` the rows. When `res` holds rows itself (it was
+// not read row by row), those are used and `rows` must be empty.
+Result<boost::json::object> ResultToJson(const PGresult* res, const RowSet& rows, RowMode mode,
+                                         const TypeRegistry& types, std::size_t max_bytes,
+                                         boost::json::storage_ptr sp = {},
+                                         std::size_t* estimated = nullptr);
 
 // `fields` alone: [{name, dataType, dataTypeID}]; dataType is the pg_type name (`_int4` for
 // int4[]), or null when the OID is not in the registry.
