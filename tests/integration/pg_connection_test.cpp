@@ -530,6 +530,77 @@ TEST_F(PgConnectionTest, LargeResultsAndLargeParametersDoNotStall) {
   }());
 }
 
+// Counts the rows it is shown per statement and refuses every row after the first `keep`.
+class CountingSink final : public RowSink {
+ public:
+  explicit CountingSink(std::size_t keep) : keep_(keep) {}
+  bool OnRow(std::size_t index, const PGresult* row) override {
+    if (rows.size() <= index) rows.resize(index + 1);
+    ++rows[index];
+    EXPECT_EQ(PQresultStatus(row), PGRES_SINGLE_TUPLE);
+    EXPECT_EQ(PQntuples(row), 1);
+    return ++seen_ <= keep_;
+  }
+  std::vector<int> rows;
+
+ private:
+  std::size_t keep_;
+  std::size_t seen_ = 0;
+};
+
+TEST_F(PgConnectionTest, RowsGoToTheSinkOneByOneAcrossSyncsAndTheFinalResultHasNone) {
+  RunCoro(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    if (!c) co_return;
+    // Not atomic: a Sync after each statement, so single-row mode is set again after each Sync.
+    std::vector<Statement> three{{"SELECT generate_series(1, 3)", {}, milliseconds(5000)},
+                                 {"SELECT 'x' WHERE false", {}, milliseconds(5000)},
+                                 {"SELECT generate_series(1, 5), 'y'", {}, milliseconds(5000)}};
+    CountingSink sink(1000);
+    auto r = co_await c->ExecuteBatch(three, /*atomic=*/false, milliseconds(5000), &sink);
+    CO_ASSERT_TRUE(r.has_value());
+    CO_ASSERT_TRUE(r->size() == 3u);
+    for (const auto& result : *r) {
+      EXPECT_EQ(PQresultStatus(result.get()), PGRES_TUPLES_OK);
+      EXPECT_EQ(PQntuples(result.get()), 0) << "rows went to the sink";
+    }
+    EXPECT_EQ(PQnfields((*r)[2].get()), 2) << "the final result still describes the fields";
+    EXPECT_EQ(std::string(PQcmdStatus((*r)[2].get())), "SELECT 5");
+    EXPECT_EQ(sink.rows, (std::vector<int>{3, 0, 5}));
+    // Atomic (one Sync): the same.
+    CountingSink atomic(1000);
+    auto a = co_await c->ExecuteBatch(three, /*atomic=*/true, milliseconds(5000), &atomic);
+    CO_ASSERT_TRUE(a.has_value());
+    EXPECT_EQ(atomic.rows, (std::vector<int>{3, 0, 5}));
+    // Without a sink nothing changes.
+    auto plain = co_await MustExecute(*c, "SELECT generate_series(1, 4)");
+    if (plain) {
+      EXPECT_EQ(PQntuples(plain.get()), 4);
+    }
+  }());
+}
+
+TEST_F(PgConnectionTest, ASinkThatRefusesARowCancelsTheStatementAndTheConnectionStaysUsable) {
+  RunCoro(io_, [&]() -> awaitable<void> {
+    auto c = co_await MustOpen(worker_);
+    if (!c) co_return;
+    const int pid = c->backend_pid();
+    CountingSink sink(10);
+    // Endless unless cancelled: 10^9 rows streamed from the select list.
+    const Statement endless{"SELECT generate_series(1, 1000000000)", {}, milliseconds(20000)};
+    const auto start = Clock::now();
+    auto r = co_await c->Execute(endless, &sink);
+    EXPECT_LT(Clock::now() - start, milliseconds(10000)) << "the statement ran on after the refusal";
+    CO_ASSERT_TRUE(!r.has_value());
+    EXPECT_EQ(SqlState(r.error()), "57014") << r.error().message;
+    CO_ASSERT_TRUE(!sink.rows.empty());
+    EXPECT_GT(sink.rows[0], 10);
+    EXPECT_FALSE(c->broken());
+    auto after = co_await MustExecute(*c, "SELECT pg_backend_pid()");
+    EXPECT_EQ(Scalar(after), std::to_string(pid)) << "the same session serves the next statement";
+  }());
+}
+
 TEST_F(PgConnectionTest, WrongPasswordIsDatabaseUnavailableWithoutThePassword) {
   const std::string url = DatabaseUrl();
   const std::string real_password = Keyword(url, "password");
