@@ -86,10 +86,13 @@ class SqlScopeTest : public ::testing::Test {
     return std::stoi(super.Scalar("SELECT count(*) FROM " + table_));
   }
 
-  SqlScope ReadClient() const { return SqlScope{.caller_sql = true, .read_only = true, .role = {}}; }
-  SqlScope AdminClient() const { return SqlScope{.caller_sql = true, .read_only = false, .role = {}}; }
+  // Each kind of client has its own id: state one leaves in a shared session must not reach another.
+  SqlScope ReadClient() const { return SqlScope{.caller_sql = true, .client = "reader", .read_only = true, .role = {}}; }
+  SqlScope AdminClient(std::string_view id = "admin") const {
+    return SqlScope{.caller_sql = true, .client = id, .read_only = false, .role = {}};
+  }
   SqlScope RoleClient(const std::string& role, bool read_only = false) const {
-    return SqlScope{.caller_sql = true, .read_only = read_only, .role = role};
+    return SqlScope{.caller_sql = true, .client = role, .read_only = read_only, .role = role};
   }
 
   // One statement on the shared pool (POST /api/v1/query).
@@ -231,7 +234,8 @@ TEST_F(SqlScopeTest, RoleEscapesAreRefusedAndLeaveNothingWritten) {
 }
 
 TEST_F(SqlScopeTest, SessionStateOfOneCallerIsNotVisibleToTheNextOnTheSharedPool) {
-  const SqlScope a = AdminClient();
+  // `a` leaves state; the bootstrap admin (another client) probes on the same backend.
+  const SqlScope a = AdminClient("client_a");
   const std::string pid = AdminScalar("SELECT pg_backend_pid()");
   struct Case {
     std::string leave, probe, clean;
@@ -253,7 +257,7 @@ TEST_F(SqlScopeTest, SessionStateOfOneCallerIsNotVisibleToTheNextOnTheSharedPool
     ASSERT_TRUE(left) << c.leave << ": " << left.error().message;
     if (c.clean == "<error>") {
       // lastval() is not defined in a fresh session: an error, not the previous caller's value.
-      auto probe = One(c.probe, a);
+      auto probe = One(c.probe, AdminClient());
       EXPECT_FALSE(probe) << "lastval() after another caller's nextval(): " << (probe ? First(*probe) : "");
     } else {
       EXPECT_EQ(AdminScalar(c.probe), c.clean) << "after " << c.leave;
@@ -266,6 +270,41 @@ TEST_F(SqlScopeTest, SessionStateOfOneCallerIsNotVisibleToTheNextOnTheSharedPool
   EXPECT_EQ(AdminScalar("SELECT coalesce(current_setting('x.z', true), '')"), "");
   EXPECT_EQ(AdminScalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()"),
             "0");
+}
+
+TEST_F(SqlScopeTest, AClientsSessionStateIsResetOnlyWhenSomeoneElseNeedsTheConnection) {
+  const SqlScope a = AdminClient("client_a");
+  const std::string pid = AdminScalar("SELECT pg_backend_pid()");
+  const std::string probe = "SELECT coalesce(current_setting('x.mine', true), '')";
+  auto scalar = [&](const std::string& sql, const SqlScope& scope) {
+    auto r = One(sql, scope);
+    return r ? First(*r) : "<error: " + r.error().message + ">";
+  };
+  ASSERT_EQ(scalar("SELECT set_config('x.mine', 'a', false)", a), "a");
+  // The same client keeps its session as it left it (no reset, no DISCARD ALL in its round trip),
+  // as a node-postgres pool would: one-shot statements must not count on it, but pay nothing.
+  EXPECT_EQ(scalar(probe, a), "a");
+  const auto resets_before = pool_->Stats().owner_resets_total;
+  // Another client: reset first.
+  EXPECT_EQ(scalar(probe, AdminClient("client_b")), "");
+  EXPECT_EQ(pool_->Stats().owner_resets_total, resets_before + 1);
+  EXPECT_EQ(scalar("SELECT set_config('x.mine', 'b', false)", AdminClient("client_b")), "b");
+  // A read client, and a role client.
+  EXPECT_EQ(scalar(probe, ReadClient()), "");
+  ASSERT_EQ(scalar("SELECT set_config('x.mine', 'r', false)", RoleClient(reader_)), "r");
+  EXPECT_EQ(scalar(probe, RoleClient(writer_)), "");
+  // The service's own statements (no caller SQL) and leases get a clean session too.
+  ASSERT_EQ(scalar("SELECT set_config('x.mine', 'a2', false)", a), "a2");
+  EXPECT_EQ(scalar(probe, SqlScope{}), "");
+  ASSERT_EQ(scalar("SELECT set_config('x.mine', 'a3', false)", a), "a3");
+  auto plain = RunCoro(io_, [&]() -> awaitable<std::string> {
+    auto lease = co_await pool_->Acquire(milliseconds(5000));
+    if (!lease) co_return "<no connection>";
+    auto r = co_await (*lease)->Execute(Statement{probe, {}, milliseconds(5000)});
+    co_return r ? std::string(PQgetvalue(r->get(), 0, 0)) : "<error>";
+  }());
+  EXPECT_EQ(plain, "");
+  EXPECT_EQ(AdminScalar("SELECT pg_backend_pid()"), pid) << "the pool of 1 changed backend";
 }
 
 // Leases and transactions: the SessionManager paths the HTTP handlers use.

@@ -271,9 +271,11 @@ struct Service {
     observability::MetricsSnapshot s;
     s.pools.push_back(PoolSnapshotOf("postgresql", sessions.Stats(Database::kPostgresql)));
     s.pools.back().broken_total = pg_pool.Stats().broken_total;
+    s.pools.back().session_resets_total = pg_pool.Stats().owner_resets_total;
     s.pools.push_back(PoolSnapshotOf("redis", sessions.Stats(Database::kRedis)));
     s.pools.push_back(PoolSnapshotOf("vector", sessions.Stats(Database::kVector)));
     s.pools.back().broken_total = vector_pool.Stats().broken_total;
+    s.pools.back().session_resets_total = vector_pool.Stats().owner_resets_total;
     s.breakers.push_back({"postgresql", pg_breaker.state(), pg_breaker.stats()});
     s.breakers.push_back({"redis", cache.breaker().state(), cache.breaker().stats()});
     s.breakers.push_back({"vector", vector_breaker.state(), vector_breaker.stats()});

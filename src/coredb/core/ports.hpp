@@ -28,10 +28,13 @@ enum class RowMode { kObject, kArray };
 // looking at the SQL text). Set by the HTTP layer from the Principal (CallerScope); the service's
 // own statements leave it empty.
 struct SqlScope {
-  // SQL a caller sent: on a shared (unleased) connection its session state (set_config(..., false),
-  // advisory locks, LISTEN, PREPARE, temp tables, sequences' currval) is discarded in the same
-  // round trip, so the next caller of that connection sees none of it.
+  // SQL a caller sent: on a shared (unleased) connection the session state it may leave
+  // (set_config(..., false), advisory locks, LISTEN, PREPARE, temp tables, sequences' currval)
+  // never reaches anyone else: the connection is reset before it serves another client or the
+  // service itself (pg::Pool::Acquire), or — when `client` is empty — in the same round trip.
   bool caller_sql = false;
+  // The client whose SQL it is (Principal::client_id).
+  std::string_view client;
   // Runs in a READ ONLY transaction, verified by PostgreSQL after each statement (a `read` client).
   bool read_only = false;
   // SET LOCAL ROLE for the statement's transaction, verified after each statement (Principal::pg_role).
@@ -41,7 +44,10 @@ struct SqlScope {
 
 // The scope of SQL sent by `caller` (its strings must outlive the statements).
 inline SqlScope CallerScope(const Principal& caller) {
-  return SqlScope{.caller_sql = true, .read_only = !caller.Allows(Scope::kWrite), .role = caller.pg_role};
+  return SqlScope{.caller_sql = true,
+                  .client = caller.client_id,
+                  .read_only = !caller.Allows(Scope::kWrite),
+                  .role = caller.pg_role};
 }
 
 struct SqlStatement {

@@ -213,6 +213,14 @@ std::string Metrics::Render(const MetricsSnapshot& s) const {
   for (const auto& p : s.pools) {
     if (p.broken_total) w.Sample("coredb_pool_connections_broken_total", Label("database", p.database), *p.broken_total);
   }
+  w.Family("coredb_pool_session_resets_total", "counter",
+           "Pooled connections reset (DISCARD ALL) before use because another client's statements ran on them "
+           "last; high when many clients share a small pool.");
+  for (const auto& p : s.pools) {
+    if (p.session_resets_total) {
+      w.Sample("coredb_pool_session_resets_total", Label("database", p.database), *p.session_resets_total);
+    }
+  }
   w.Family("coredb_leases_expired_total", "counter", "Leases and transactions reclaimed because they expired (leaks).");
   for (const auto& p : s.pools) w.Sample("coredb_leases_expired_total", Label("database", p.database), p.expired_total);
 

@@ -43,6 +43,8 @@ struct PoolSnapshot {
   double utilization = 0;
   std::uint64_t expired_total = 0, timeouts_total = 0;
   std::optional<std::uint64_t> broken_total;  // connections found broken and replaced (PostgreSQL pools)
+  // Connections reset before use because another client's SQL ran on them last (PostgreSQL pools).
+  std::optional<std::uint64_t> session_resets_total;
 };
 struct BreakerSnapshot {
   std::string backend;  // "postgresql", "redis", "vector"

@@ -213,10 +213,11 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunReadOnly(const SqlState
 
 // Before anything is sent: every statement's parameters encoded (a bad one fails with its
 // index, named in the message when `in_batch`), a connection — `connection`, or one of the pool
-// held by `pooled` — and, on the vector database, vector parameters mapped to its type.
+// (for `session_owner`, see Pool::Acquire) held by `pooled` — and, on the vector database, vector
+// parameters mapped to its type.
 boost::asio::awaitable<Result<std::vector<std::vector<std::optional<std::string>>>>> PgBackend::PrepareBatch(
     Connection*& connection, PooledConnection& pooled, std::span<const SqlStatement> statements, bool in_batch,
-    std::chrono::milliseconds timeout) {
+    std::chrono::milliseconds timeout, std::string_view session_owner) {
   std::vector<std::vector<std::optional<std::string>>> params(statements.size());
   for (std::size_t i = 0; i < statements.size(); ++i) {
     if (statements[i].params == nullptr) continue;
@@ -230,7 +231,7 @@ boost::asio::awaitable<Result<std::vector<std::vector<std::optional<std::string>
     params[i] = std::move(*encoded);
   }
   if (connection == nullptr) {
-    auto acquired = co_await pool_.Acquire(timeout);
+    auto acquired = co_await pool_.Acquire(timeout, session_owner);
     if (!acquired) co_return acquired.error();
     pooled = std::move(*acquired);
     connection = pooled.get();
@@ -425,15 +426,21 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunBa
 //     ends the block: after a failure PostgreSQL answers it with ROLLBACK.
 //   confined, in a transaction:     s1; CHECK [|] s2; CHECK ... |
 //   not confined:                   s1 [|] s2 ... |
-// then, on a shared (pooled) connection, `DISCARD ALL |`: the caller's session state never
-// reaches the connection's next user. A failed CHECK makes the statement before it a 403 and,
-// as any error in the group, turns the COMMIT into a rollback.
+// On a shared (pooled) connection the caller's session state never reaches anyone else: the
+// connection is marked as the client's (Connection::session_owner) and reset when another client
+// or the service needs it (Pool::Acquire; connections that need no reset are preferred), or, for
+// SQL of no client (saga steps), `DISCARD ALL |` ends the round trip. A failed CHECK makes the
+// statement before it a 403 and, as any error in the group, turns the COMMIT into a rollback.
 boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunScoped(
     Connection* connection, std::span<const SqlStatement> statements, bool atomic, std::chrono::milliseconds timeout) {
   const SqlScope scope = statements.front().scope;
   PooledConnection pooled;
   const bool shared = connection == nullptr;
-  auto prepared = co_await PrepareBatch(connection, pooled, statements, statements.size() > 1, timeout);
+  // A client's session state stays on the connection until someone else needs it (Pool::Acquire
+  // then resets it); SQL of nobody in particular (saga steps) is discarded in the round trip.
+  const bool owned = shared && scope.caller_sql && !scope.client.empty();
+  auto prepared = co_await PrepareBatch(connection, pooled, statements, statements.size() > 1, timeout,
+                                        owned ? scope.client : std::string_view());
   if (!prepared) co_return prepared.error();
   const auto& params = *prepared;
 
@@ -483,10 +490,12 @@ boost::asio::awaitable<Result<std::vector<Result<SqlOutcome>>>> PgBackend::RunSc
       steps.back().sync = true;
     }
   }
-  if (shared && scope.caller_sql) {
+  if (shared && scope.caller_sql && !owned) {
     add("DISCARD ALL", {}, Kind::kDiscard, 0);
     steps.back().sync = true;
   }
+  // From the moment its SQL is sent (however this call ends).
+  if (owned) connection->SetSessionOwner(scope.client);
 
   ResultReader reader(statements, max_result_bytes_, types_);
   std::vector<std::size_t> statement_of_step;

@@ -83,7 +83,7 @@ class PgBackend final : public SqlBackend {
   Result<MaybePermit> Admit();
   boost::asio::awaitable<Result<std::vector<std::vector<std::optional<std::string>>>>> PrepareBatch(
       Connection*& connection, PooledConnection& pooled, std::span<const SqlStatement> statements, bool in_batch,
-      std::chrono::milliseconds timeout);
+      std::chrono::milliseconds timeout, std::string_view session_owner = {});
   // Reads caller rows as they arrive, within MAX_RESULT_BYTES (defined in pg_backend.cpp).
   class ResultReader;
   // Every statement's outcome from its final result (`results`), the scope check that followed it

@@ -805,6 +805,7 @@ awaitable<Result<void>> Connection::Reset(std::chrono::milliseconds timeout) {
   }
   if (broken_) co_return *broken_error_;
   needs_reset_ = false;
+  session_owner_.clear();
   timeout_set_in_transaction_ = false;
   current_timeout_ = default_timeout_;  // DISCARD ALL restored the startup value
   co_return Result<void>{};

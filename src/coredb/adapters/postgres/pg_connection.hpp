@@ -155,6 +155,12 @@ class Connection {
   // state that no command tag or parameter status reveals (pg_advisory_lock(), set_config()
   // of an unreported setting).
   void MarkNeedsReset() { needs_reset_ = true; }
+  // Who may have left state in this session that nothing reveals (a one-shot caller's
+  // set_config(), advisory lock, temp table, LISTEN, ...): a client id, or empty when nobody.
+  // The pool gives such a connection to that client as it is, and to anyone else only after a
+  // Reset (which clears it).
+  const std::string& session_owner() const { return session_owner_; }
+  void SetSessionOwner(std::string_view owner) { session_owner_.assign(owner); }
 
   PGTransactionStatusType transaction_status() const;
   int backend_pid() const { return backend_pid_; }
@@ -228,6 +234,7 @@ class Connection {
   bool timeout_set_in_transaction_ = false;                   // may be rolled back with it
   bool broken_ = false;
   bool needs_reset_ = false;
+  std::string session_owner_;
   bool in_operation_ = false;  // an Execute/Drain/Reset is running
   std::optional<Error> broken_error_;
 

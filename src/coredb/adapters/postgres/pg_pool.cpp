@@ -87,7 +87,26 @@ PooledConnection Pool::Wrap(std::unique_ptr<Connection> connection) {
   return PooledConnection(self_, std::move(connection));
 }
 
-awaitable<Result<PooledConnection>> Pool::Acquire(std::chrono::milliseconds timeout) {
+awaitable<Result<PooledConnection>> Pool::Acquire(std::chrono::milliseconds timeout, std::string_view session_owner) {
+  auto acquired = co_await AcquireAny(timeout, session_owner);
+  if (!acquired) co_return std::move(acquired);
+  Connection& connection = **acquired;
+  if (connection.session_owner().empty() || connection.session_owner() == session_owner) {
+    co_return std::move(acquired);
+  }
+  // Another client may have left session state here: back to the state right after connect.
+  ++owner_resets_total_;
+  auto reset = co_await connection.Reset(options_.reset_timeout);
+  if (!reset) {
+    // The handle goes back with the connection broken (closed) or still to be drained.
+    co_return Error(ErrorCode::kDatabaseUnavailable,
+                    "could not reset a pooled " + options_.name + " connection: " + reset.error().message);
+  }
+  co_return std::move(acquired);
+}
+
+awaitable<Result<PooledConnection>> Pool::AcquireAny(std::chrono::milliseconds timeout,
+                                                     std::string_view session_owner) {
   if (closed_) co_return Error(ErrorCode::kDatabaseUnavailable, "the " + options_.name + " pool is closed");
   if (breaker_ != nullptr && breaker_->state() == BreakerState::kOpen) {
     auto refused = breaker_->Acquire();  // open: the fail-fast error (counted as rejected)
@@ -95,7 +114,7 @@ awaitable<Result<PooledConnection>> Pool::Acquire(std::chrono::milliseconds time
   }
   // Strict FIFO: an idle connection goes to a newcomer only when nobody is queued ahead.
   if (waiters_.empty()) {
-    if (auto connection = TakeIdle()) co_return Wrap(std::move(connection));
+    if (auto connection = TakeIdle(session_owner)) co_return Wrap(std::move(connection));
   }
   if (waiters_.size() >= options_.max_waiters) {
     ++timeouts_total_;
@@ -153,10 +172,18 @@ void Pool::FailFirstWaiter(const Error& error) {
   if (!waiters_.empty()) Serve(*waiters_.front(), error);
 }
 
-std::unique_ptr<Connection> Pool::TakeIdle() {
+std::unique_ptr<Connection> Pool::TakeIdle(std::string_view session_owner) {
   while (!idle_.empty()) {
-    std::unique_ptr<Connection> connection = std::move(idle_.back().connection);
-    idle_.pop_back();
+    auto pick = std::prev(idle_.end());
+    for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
+      const std::string& owner = it->connection->session_owner();
+      if (owner.empty() || owner == session_owner) {
+        pick = std::prev(it.base());
+        break;
+      }
+    }
+    std::unique_ptr<Connection> connection = std::move(pick->connection);
+    idle_.erase(pick);
     if (connection->LooksHealthyWhileIdle()) return connection;
     CloseConnection(std::move(connection), "went away while idle (server restarted or terminated it)");
   }
@@ -300,6 +327,7 @@ PoolStats Pool::Stats() const {
   s.opened_total = opened_total_;
   s.closed_total = closed_total_;
   s.broken_total = broken_total_;
+  s.owner_resets_total = owner_resets_total_;
   return s;
 }
 

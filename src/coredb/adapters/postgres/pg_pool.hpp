@@ -50,6 +50,7 @@ struct PoolStats {
   std::size_t connecting = 0;
   std::uint64_t acquired_total = 0, released_total = 0, timeouts_total = 0, opened_total = 0, closed_total = 0,
                 broken_total = 0;
+  std::uint64_t owner_resets_total = 0;  // resets because another client had used the session
 };
 
 class Pool;
@@ -88,9 +89,15 @@ class Pool {
 
   // An idle connection (most recently used first), a new one when below max_size, or a place in
   // the queue. Errors: kPoolTimeout ("no postgresql connection available within N ms", or at
-  // once when max_waiters are already queued); kDatabaseUnavailable when connecting failed or the
-  // pool is closed. A waiter whose coroutine is cancelled leaves the queue.
-  boost::asio::awaitable<Result<PooledConnection>> Acquire(std::chrono::milliseconds timeout);
+  // once when max_waiters are already queued); kDatabaseUnavailable when connecting failed, the
+  // pool is closed, or a connection could not be reset. A waiter whose coroutine is cancelled
+  // leaves the queue.
+  // `session_owner` is who will use the connection (Connection::session_owner: a client id, or
+  // empty for the service itself and for leases). A connection whose session another client may
+  // have changed is Reset before it is handed out (one round trip, within reset_timeout); idle
+  // connections that need no reset are preferred.
+  boost::asio::awaitable<Result<PooledConnection>> Acquire(std::chrono::milliseconds timeout,
+                                                           std::string_view session_owner = {});
 
   PoolStats Stats() const;
   // While `breaker` (not owned; may be null) is open, Acquire fails at once with kCircuitOpen
@@ -129,7 +136,11 @@ class Pool {
   void FailFirstWaiter(const Error& error);
   void Serve(Waiter& waiter, Result<PooledConnection> outcome);
   PooledConnection Wrap(std::unique_ptr<Connection> connection);
-  std::unique_ptr<Connection> TakeIdle();
+  boost::asio::awaitable<Result<PooledConnection>> AcquireAny(std::chrono::milliseconds timeout,
+                                                              std::string_view session_owner);
+  // The most recently used healthy idle connection, one that `session_owner` can use without a
+  // reset if there is one.
+  std::unique_ptr<Connection> TakeIdle(std::string_view session_owner);
   void ArmIdleTimer();
   void OnIdleTimer();
 
@@ -153,7 +164,7 @@ class Pool {
   std::chrono::steady_clock::time_point idle_timer_expiry_;
 
   std::uint64_t acquired_total_ = 0, released_total_ = 0, timeouts_total_ = 0, opened_total_ = 0, closed_total_ = 0,
-                broken_total_ = 0;
+                broken_total_ = 0, owner_resets_total_ = 0;
 };
 
 }  // namespace coredb::pg
