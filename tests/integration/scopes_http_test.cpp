@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
 
 namespace coredb::testing {
@@ -89,6 +90,71 @@ TEST_F(ScopesOverHttp, RoleClientRunsAsItsRoleEscapesAreRefusedAndTheRoleDoesNot
   auto saga = svc_->Request("POST", "/api/v1/sagas",
                             json::serialize(json::object{{"steps", json::array{}}}), {}, client.token);
   EXPECT_EQ(saga.status, 403u) << saga.body;
+}
+
+TEST_F(ScopesOverHttp, SwitchingToTheServiceUserAndBackInsideOneStatementIsRefused) {
+  // The per-statement check sees current_user only after the statement; a DO block or a function
+  // could switch to the service's user, write with its privileges and switch back. Client roles
+  // cannot run either (the creation check, and the dev stack's hardening as README.md asks).
+  TestClientOptions options;
+  options.pg_role = role_;
+  const TestClient client = CreateClient(*svc_, "switch", {"read", "write"}, options);
+  const std::string insert = "INSERT INTO " + table_ + " (v) VALUES ('escaped')";
+  const std::vector<std::string> attempts = {
+      "DO $$ BEGIN PERFORM set_config('role', 'coredb', true); " + insert + "; PERFORM set_config('role', '" + role_ +
+          "', true); END $$",
+      "CREATE FUNCTION pg_temp.f() RETURNS int LANGUAGE sql AS $$ SELECT set_config('role', 'coredb', true); " +
+          insert + "; SELECT set_config('role', '" + role_ + "', true); SELECT 1 $$",
+      "CREATE FUNCTION public.f_" + role_ + "() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$",
+  };
+  for (const std::string& sql : attempts) {
+    auto r = As(client, {{"sql", sql}});
+    EXPECT_EQ(r.status, 403u) << sql << ": " << r.body;
+    EXPECT_NE(r.body.find("42501"), std::string::npos) << r.body;
+  }
+  EXPECT_EQ(Rows(), 0);
+}
+
+TEST_F(ScopesOverHttp, SessionStateOfOneClientNeverReachesAnotherOnTheSharedConnection) {
+  // Pool of one: both clients (and the bootstrap admin) get the same backend.
+  const TestClient a = CreateClient(*svc_, "state-a", {"read", "write"});
+  const TestClient b = CreateClient(*svc_, "state-b", {"read", "write"});
+  const std::string probe =
+      "SELECT coalesce(current_setting('x.left', true), '') AS s, pg_backend_pid() AS pid, "
+      "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks";
+  auto left_by_a = [&](const json::object& body, const std::string& path, const std::vector<std::pair<std::string, std::string>>& headers) {
+    std::map<std::string, std::string> h(headers.begin(), headers.end());
+    auto r = svc_->Request("POST", path, json::serialize(body), h, a.token);
+    EXPECT_EQ(r.status, 200u) << r.body;
+  };
+  auto b_sees = [&]() {
+    auto r = As(b, {{"sql", probe}});
+    EXPECT_EQ(r.status, 200u) << r.body;
+    return r.json.is_object() ? r.json.at("rows").at(0) : json::value();
+  };
+  // One-shot statement.
+  left_by_a({{"sql", "SELECT set_config('x.left', 'a1', false), pg_advisory_lock(77)"}}, "/api/v1/query", {});
+  auto seen = b_sees();
+  EXPECT_EQ(seen.at("s"), "");
+  EXPECT_EQ(seen.at("locks"), "0");
+  // A's own next request finds its session as it left it (documented), B's does not.
+  auto own = As(a, {{"sql", probe}});
+  ASSERT_EQ(own.status, 200u) << own.body;
+  EXPECT_EQ(own.json.at("rows").at(0).at("pid"), seen.at("pid"));
+  // Batch.
+  left_by_a({{"queries", {{{"sql", "SELECT set_config('x.left', 'a2', false)"}}}}}, "/api/v1/query/batch", {});
+  EXPECT_EQ(b_sees().at("s"), "");
+  // A write with an Idempotency-Key (its own connection, inside a transaction it commits).
+  left_by_a({{"sql", "SELECT set_config('x.left', 'a3', false)"}}, "/api/v1/query",
+            {{"Idempotency-Key", "state-" + a.id}});
+  EXPECT_EQ(b_sees().at("s"), "");
+  // The service's own statements (the platform API) too: as the bootstrap admin, another client.
+  left_by_a({{"sql", "SELECT set_config('search_path', 'pg_catalog', false)"}}, "/api/v1/query", {});
+  auto admin = svc_->Query({{"sql", "SELECT current_setting('search_path') AS p"}});
+  ASSERT_EQ(admin.status, 200u) << admin.body;
+  EXPECT_EQ(admin.json.at("rows").at(0).at("p"), "\"$user\", public");
+  auto metrics = svc_->Get("/metrics");
+  EXPECT_NE(metrics.body.find("coredb_pool_session_resets_total{database=\"postgresql\"}"), std::string::npos);
 }
 
 }  // namespace

@@ -64,11 +64,16 @@ ScratchDatabase::ScratchDatabase(bool with_extensions) {
   superuser_conninfo_ = WithDatabase(admin_conninfo_, name_);
   Psql admin(admin_conninfo_);
   admin.Exec("CREATE DATABASE \"" + name_ + "\" OWNER \"" + owner_ + "\"");
+  Psql super(superuser_conninfo_);
   if (with_extensions) {
-    Psql super(superuser_conninfo_);
     super.Exec("CREATE EXTENSION IF NOT EXISTS pg_trgm");
     super.Exec("CREATE EXTENSION IF NOT EXISTS \"uuid-ossp\"");
   }
+  // Hardened for client roles as scripts/devstack hardens the shared database (README.md
+  // "Client roles"): no DO blocks and no temporary functions for roles other than the owner.
+  super.Exec("REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC");
+  super.Exec("GRANT USAGE ON LANGUAGE plpgsql TO \"" + owner_ + "\"");
+  super.Exec("REVOKE TEMPORARY ON DATABASE \"" + name_ + "\" FROM PUBLIC");
 }
 
 ScratchDatabase::~ScratchDatabase() {

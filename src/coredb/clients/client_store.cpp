@@ -2,12 +2,61 @@
 
 #include <boost/json.hpp>
 
+#include <optional>
+#include <string>
+
 namespace coredb::clients {
 
 namespace json = boost::json;
 using boost::asio::awaitable;
 
 namespace {
+
+// What a client role must not be able to do, read in the same query as its other properties:
+// run procedural code (a DO block) or create functions (in a schema, or temporary ones). Either
+// lets one statement switch to the service's own user, act with its privileges, and switch back
+// before the check that follows every statement (pg_backend.cpp) looks.
+constexpr const char* kRoleCheckSql =
+    "SELECT r.rolsuper, pg_catalog.pg_has_role(current_user, r.oid, 'MEMBER') AS member, "
+    "(SELECT pg_catalog.string_agg(l.lanname::text, ', ' ORDER BY l.lanname) FROM pg_catalog.pg_language l "
+    " WHERE l.laninline OPERATOR(pg_catalog.<>) 0 AND pg_catalog.has_language_privilege(r.oid, l.oid, 'USAGE')) "
+    " AS languages, "
+    "pg_catalog.has_database_privilege(r.oid, pg_catalog.current_database(), 'TEMPORARY') AS temporary, "
+    "(SELECT pg_catalog.string_agg(n.nspname::text, ', ' ORDER BY n.nspname) FROM pg_catalog.pg_namespace n "
+    " WHERE pg_catalog.has_schema_privilege(r.oid, n.oid, 'CREATE')) AS schemas, "
+    "pg_catalog.current_database() AS database "
+    "FROM pg_catalog.pg_roles r WHERE r.rolname = $1";
+
+// Why `role` (a row of kRoleCheckSql) could escape the per-statement role check, with what to
+// revoke; nullopt when it cannot.
+std::optional<std::string> RoleSwitchHazard(const std::string& role, const json::object& row) {
+  auto text = [&row](const char* key) {
+    const json::value* v = row.if_contains(key);
+    return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  const std::string languages = text("languages"), schemas = text("schemas"), database = text("database");
+  const json::value* temporary = row.if_contains("temporary");
+  const bool temp = temporary != nullptr && temporary->is_bool() && temporary->as_bool();
+  if (languages.empty() && schemas.empty() && !temp) return std::nullopt;
+  std::string can, fix;
+  if (!languages.empty()) {
+    can += " it may run " + languages + " code (DO blocks);";
+    fix += " REVOKE USAGE ON LANGUAGE " + languages + " FROM PUBLIC (and from \"" + role +
+           "\"), then GRANT it back to the service's user;";
+  }
+  if (temp) {
+    can += " it may create temporary functions;";
+    fix += " REVOKE TEMPORARY ON DATABASE " + database + " FROM PUBLIC (and from \"" + role + "\");";
+  }
+  if (!schemas.empty()) {
+    can += " it may create functions in schema(s) " + schemas + ";";
+    fix += " REVOKE CREATE ON SCHEMA " + schemas + " FROM PUBLIC (and from \"" + role + "\");";
+  }
+  return "'pgRole': \"" + role +
+         "\" could switch to the service's own PostgreSQL user and back inside one statement, which the "
+         "service's per-statement role check cannot see:" +
+         can + " as a superuser:" + fix + " (README.md, \"Client roles\")";
+}
 
 constexpr std::string_view kColumns =
     "SELECT id::text AS id, name, scopes, token_prefix, token_hash, quota_per_minute, quota_per_day, pg_role, "
@@ -103,9 +152,7 @@ awaitable<Result<std::vector<ClientRecord>>> ClientStore::Select(std::string_vie
 awaitable<Result<CreatedClient>> ClientStore::Create(const ClientSpec& spec) {
   if (!spec.pg_role.empty()) {
     const json::array role_params{json::string_view(spec.pg_role)};
-    const SqlStatement check{
-        "SELECT rolsuper, pg_has_role(current_user, oid, 'MEMBER') AS member FROM pg_roles WHERE rolname = $1",
-        &role_params, RowMode::kObject, timeout_};
+    const SqlStatement check{kRoleCheckSql, &role_params, RowMode::kObject, timeout_};
     auto role = co_await sql_.Run(check);
     if (!role) co_return role.error();
     const json::array& rows = role->body.at("rows").as_array();
@@ -123,6 +170,7 @@ awaitable<Result<CreatedClient>> ClientStore::Create(const ClientSpec& spec) {
                           "'pgRole': the service's own PostgreSQL user is not a member of \"" + spec.pg_role +
                               "\", so it could not SET ROLE to it (GRANT " + spec.pg_role + " TO <service user>)");
     }
+    if (auto hazard = RoleSwitchHazard(spec.pg_role, r)) co_return MakeError(ErrorCode::kInvalidRequest, *hazard);
   }
   NewToken token = GenerateToken();
   json::array scope_names = StringArray(ScopeNames(spec.scopes));

@@ -21,9 +21,12 @@ asio::awaitable<Result<SqlOutcome>> RunStatement(pg::PgBackend& backend, pg::Con
 asio::awaitable<Result<IdempotentOutcome>> IdempotencyStore::Run(const Principal& caller, std::string key,
                                                                  std::string request_hash,
                                                                  const SqlStatement& statement) {
-  auto acquired = co_await postgres_.pool().Acquire(statement.timeout);
+  auto acquired = co_await postgres_.pool().Acquire(statement.timeout, caller.client_id);
   if (!acquired) co_return acquired.error();
   pg::PooledConnection connection = std::move(*acquired);
+  // The caller's statement may leave session state (set_config(..., false), ...): the pool resets
+  // the connection before anyone else gets it.
+  connection->SetSessionOwner(caller.client_id);
   auto run = [&](std::string_view sql, const json::array* params) {
     return RunStatement(postgres_, *connection, SqlStatement{sql, params, RowMode::kObject, statement.timeout});
   };
