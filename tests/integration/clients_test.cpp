@@ -229,6 +229,34 @@ TEST_F(Clients, ARoleThatCouldSwitchRolesInsideOneStatementIsRefused) {
   super.Exec("DROP SCHEMA " + schema_name);
 }
 
+TEST_F(Clients, AClientWhoseRoleLaterGainsSuchAPrivilegeIsRefusedUntilItIsRevokedAgain) {
+  Psql super(db_.superuser_conninfo());
+  const std::string role = Role("later");
+  const TestClient client = CreateClient(svc(), "later", {"read", "write"}, WithRole(role));
+  auto query = [&]() {
+    return svc().Request("POST", "/api/v1/query", R"({"sql":"SELECT current_user AS u"})", {}, client.token);
+  };
+  ASSERT_EQ(query().status, 200u);
+  // Granted after the creation check: found by the next reload (every 5 s), then 403 naming it.
+  super.Exec("GRANT USAGE ON LANGUAGE plpgsql TO " + role);
+  auto poll = [&](unsigned status) {
+    HttpResult r;
+    for (int i = 0; i < 100; ++i) {
+      r = query();
+      if (r.status == status) break;
+      std::this_thread::sleep_for(100ms);
+    }
+    return r;
+  };
+  auto refused = poll(403u);
+  EXPECT_EQ(refused.status, 403u) << refused.body;
+  EXPECT_NE(refused.body.find("plpgsql"), std::string::npos) << refused.body;
+  EXPECT_TRUE(svc().WaitForOutput("refusing the clients of pgRole " + role, 2s)) << svc().Output();
+  super.Exec("REVOKE USAGE ON LANGUAGE plpgsql FROM " + role);
+  auto back = poll(200u);
+  EXPECT_EQ(back.status, 200u) << back.body;
+}
+
 TEST_F(Clients, ScopesAreEnforcedOnEveryKindOfRoute) {
   TestClient reader = CreateClient(svc(), "reader", {"read"});
   TestClient writer = CreateClient(svc(), "writer", {"write"});

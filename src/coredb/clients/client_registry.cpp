@@ -6,6 +6,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace coredb::clients {
 
 namespace asio = boost::asio;
@@ -69,7 +71,23 @@ awaitable<bool> ClientRegistry::Reload() {
   }
   if (last_load_failed_) spdlog::info("clients: client table loaded again ({} active)", active->size());
   last_load_failed_ = false;
+  std::vector<std::string> roles;
+  for (const ClientRecord& c : *active) {
+    if (!c.pg_role.empty() && std::find(roles.begin(), roles.end(), c.pg_role) == roles.end()) {
+      roles.push_back(c.pg_role);
+    }
+  }
+  auto hazards = co_await store_.RoleHazards(roles);
   if (generation != generation_) co_return true;  // a local change came meanwhile: its reload wins
+  if (!hazards) {
+    // Unknown: keep what the last check found (a role refused stays refused).
+    spdlog::warn("clients: cannot check the client roles ({})", hazards.error().message);
+  } else {
+    for (const auto& [role, why] : *hazards) {
+      if (!role_hazards_.contains(role)) spdlog::error("clients: refusing the clients of pgRole {}: {}", role, why);
+    }
+    role_hazards_ = std::move(*hazards);
+  }
   Apply(*active);
   co_return true;
 }
@@ -77,6 +95,11 @@ awaitable<bool> ClientRegistry::Reload() {
 Result<Principal> ClientRegistry::Authenticate(std::string_view authorization) const {
   auto identity = directory_.Authenticate(authorization);
   if (!identity) return identity.error();
+  if (!identity->principal.pg_role.empty()) {
+    if (auto it = role_hazards_.find(identity->principal.pg_role); it != role_hazards_.end()) {
+      return MakeError(ErrorCode::kForbidden, "this client is refused until its role is fixed: " + it->second);
+    }
+  }
   return std::move(identity->principal);
 }
 

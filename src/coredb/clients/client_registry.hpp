@@ -33,7 +33,9 @@ class ClientRegistry {
   void Start();
   void Stop();
 
-  // 401 UNAUTHENTICATED or the caller's principal (no I/O).
+  // 401 UNAUTHENTICATED, 403 FORBIDDEN for a client whose pgRole has gained a privilege that
+  // lets one statement switch roles and back (found by the last reload; README.md "Client
+  // roles"), or the caller's principal (no I/O).
   Result<Principal> Authenticate(std::string_view authorization) const;
   // 429 RATE_LIMITED when the caller is over one of its quotas (at most one Redis round trip;
   // none for a client without quotas, such as the bootstrap admin).
@@ -58,6 +60,8 @@ class ClientRegistry {
   QuotaEnforcer& quotas_;
   ClientDirectory directory_;
   std::unordered_map<std::string, Quota> quota_of_;
+  // pgRole → why its clients are refused (ClientStore::RoleHazards), as of the last reload.
+  std::unordered_map<std::string, std::string> role_hazards_;
   std::chrono::milliseconds reload_interval_;
   boost::asio::steady_timer timer_;
   std::uint64_t generation_ = 0;  // bumped by every local change

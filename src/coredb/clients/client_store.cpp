@@ -24,8 +24,8 @@ constexpr const char* kRoleCheckSql =
     "pg_catalog.has_database_privilege(r.oid, pg_catalog.current_database(), 'TEMPORARY') AS temporary, "
     "(SELECT pg_catalog.string_agg(n.nspname::text, ', ' ORDER BY n.nspname) FROM pg_catalog.pg_namespace n "
     " WHERE pg_catalog.has_schema_privilege(r.oid, n.oid, 'CREATE')) AS schemas, "
-    "pg_catalog.current_database() AS database "
-    "FROM pg_catalog.pg_roles r WHERE r.rolname = $1";
+    "pg_catalog.current_database() AS database, r.rolname::text AS rolname "
+    "FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.text[])";
 
 // Why `role` (a row of kRoleCheckSql) could escape the per-statement role check, with what to
 // revoke; nullopt when it cannot.
@@ -151,7 +151,8 @@ awaitable<Result<std::vector<ClientRecord>>> ClientStore::Select(std::string_vie
 
 awaitable<Result<CreatedClient>> ClientStore::Create(const ClientSpec& spec) {
   if (!spec.pg_role.empty()) {
-    const json::array role_params{json::string_view(spec.pg_role)};
+    json::array role_params;  // one parameter: an array of one role name
+    role_params.emplace_back(json::array{json::string_view(spec.pg_role)});
     const SqlStatement check{kRoleCheckSql, &role_params, RowMode::kObject, timeout_};
     auto role = co_await sql_.Run(check);
     if (!role) co_return role.error();
@@ -211,6 +212,25 @@ awaitable<Result<std::vector<ClientRecord>>> ClientStore::List() {
 awaitable<Result<std::vector<ClientRecord>>> ClientStore::LoadActive() {
   auto rows = co_await Select("WHERE revoked_at IS NULL", nullptr);
   co_return rows;
+}
+
+awaitable<Result<std::unordered_map<std::string, std::string>>> ClientStore::RoleHazards(
+    const std::vector<std::string>& roles) {
+  std::unordered_map<std::string, std::string> out;
+  if (roles.empty()) co_return out;
+  json::array names;
+  for (const std::string& role : roles) names.emplace_back(json::string_view(role));
+  json::array params;  // one parameter: the array of role names
+  params.emplace_back(std::move(names));
+  const SqlStatement check{kRoleCheckSql, &params, RowMode::kObject, timeout_};
+  auto outcome = co_await sql_.Run(check);
+  if (!outcome) co_return outcome.error();
+  for (const auto& row : outcome->body.at("rows").as_array()) {
+    const json::object& r = row.as_object();
+    const std::string role = Text(r, "rolname");
+    if (auto hazard = RoleSwitchHazard(role, r)) out.emplace(role, std::move(*hazard));
+  }
+  co_return out;
 }
 
 awaitable<Result<ClientRecord>> ClientStore::Revoke(const std::string& id) {

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -32,6 +33,11 @@ class ClientStore {
   boost::asio::awaitable<Result<std::vector<ClientRecord>>> List();
   // Clients that are not revoked (with their token hashes): the authentication table.
   boost::asio::awaitable<Result<std::vector<ClientRecord>>> LoadActive();
+  // Of `roles`, those that could switch to the service's user and back inside one statement (DO
+  // blocks, temporary functions, CREATE on a schema), each with why and what to revoke. The same
+  // check refuses such a pgRole at Create; this one finds privileges granted later.
+  boost::asio::awaitable<Result<std::unordered_map<std::string, std::string>>> RoleHazards(
+      const std::vector<std::string>& roles);
   // Sets revoked_at (kept when already set). 404 for an id that is not a client.
   boost::asio::awaitable<Result<ClientRecord>> Revoke(const std::string& id);
 
