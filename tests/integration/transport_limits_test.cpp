@@ -184,7 +184,7 @@ TEST(Transport, PgSslVerifyFullAgainstAnIpAddressTheCertificateDoesNotNameStopsT
   const auto r = ServeExpectingRefusal(PgUrlWithHost("127.0.0.1"), "verify-full", RequireEnv("PG_SSL_CA"));
   EXPECT_EQ(r.code, 1) << r.All();
   EXPECT_NE(r.All().find("postgresql refused the connection settings"), std::string::npos) << r.All();
-  EXPECT_NE(r.All().find("does not match host name \\\"127.0.0.1\\\""), std::string::npos) << r.All();
+  EXPECT_NE(r.All().find("does not match host name"), std::string::npos) << r.All();
   EXPECT_EQ(r.All().find("\"msg\":\"listening\""), std::string::npos) << r.All();
   EXPECT_EQ(r.All().find(password), std::string::npos) << "the password was logged";
 }
