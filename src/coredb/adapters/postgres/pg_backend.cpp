@@ -150,7 +150,7 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::Run(const SqlStatement& st
   // (node-postgres' connectionTimeoutMillis and statement_timeout). Passing the same value every
   // time lets the connection keep its statement_timeout instead of re-setting it per request.
   if (statement.scope.caller_sql || statement.scope.confined()) {
-    // Caller SQL: scoped, and reset after (RunScoped acquires its own connection).
+    // Caller SQL: scoped, its session state kept from others (RunScoped acquires its own connection).
     auto results = co_await RunScoped(nullptr, std::span(&statement, 1), /*atomic=*/true, statement.timeout);
     auto outcome = Single(std::move(results));
     const auto error = ErrorOf(outcome);
@@ -189,8 +189,8 @@ boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunUnguarded(Connection& c
 }
 
 boost::asio::awaitable<Result<SqlOutcome>> PgBackend::RunReadOnly(const SqlStatement& statement) {
-  // RunScoped with read_only: BEGIN READ ONLY, check, the statement, check, COMMIT (and
-  // DISCARD ALL for caller SQL) in one round trip.
+  // RunScoped with read_only: BEGIN READ ONLY, check, the statement, check, COMMIT in one round
+  // trip (the connection then marked as the caller's, see RunScoped).
   auto permit = Admit();
   if (!permit) co_return permit.error();
   const auto started = Clock::now();
