@@ -122,9 +122,9 @@ TEST_F(ScopesOverHttp, SessionStateOfOneClientNeverReachesAnotherOnTheSharedConn
   const std::string probe =
       "SELECT coalesce(current_setting('x.left', true), '') AS s, pg_backend_pid() AS pid, "
       "(SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks";
-  auto left_by_a = [&](const json::object& body, const std::string& path, const std::vector<std::pair<std::string, std::string>>& headers) {
-    std::map<std::string, std::string> h(headers.begin(), headers.end());
-    auto r = svc_->Request("POST", path, json::serialize(body), h, a.token);
+  auto left_by_a = [&](const json::object& body, const std::string& path,
+                       std::map<std::string, std::string> headers) {
+    auto r = svc_->Request("POST", path, json::serialize(body), std::move(headers), a.token);
     EXPECT_EQ(r.status, 200u) << r.body;
   };
   auto b_sees = [&]() {

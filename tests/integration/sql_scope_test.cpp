@@ -284,10 +284,10 @@ TEST_F(SqlScopeTest, AClientsSessionStateIsResetOnlyWhenSomeoneElseNeedsTheConne
   // The same client keeps its session as it left it (no reset, no DISCARD ALL in its round trip),
   // as a node-postgres pool would: one-shot statements must not count on it, but pay nothing.
   EXPECT_EQ(scalar(probe, a), "a");
-  const auto resets_before = pool_->Stats().owner_resets_total;
+  const auto resets_before = pool_->Stats().session_resets_total;
   // Another client: reset first.
   EXPECT_EQ(scalar(probe, AdminClient("client_b")), "");
-  EXPECT_EQ(pool_->Stats().owner_resets_total, resets_before + 1);
+  EXPECT_EQ(pool_->Stats().session_resets_total, resets_before + 1);
   EXPECT_EQ(scalar("SELECT set_config('x.mine', 'b', false)", AdminClient("client_b")), "b");
   // A read client, and a role client.
   EXPECT_EQ(scalar(probe, ReadClient()), "");

@@ -269,13 +269,14 @@ struct Service {
   // What /metrics reads from the components that count it themselves.
   observability::MetricsSnapshot MetricsSnapshot() const {
     observability::MetricsSnapshot s;
+    const pg::PoolStats pg_stats = pg_pool.Stats(), vector_stats = vector_pool.Stats();
     s.pools.push_back(PoolSnapshotOf("postgresql", sessions.Stats(Database::kPostgresql)));
-    s.pools.back().broken_total = pg_pool.Stats().broken_total;
-    s.pools.back().session_resets_total = pg_pool.Stats().owner_resets_total;
+    s.pools.back().broken_total = pg_stats.broken_total;
+    s.pools.back().session_resets_total = pg_stats.session_resets_total;
     s.pools.push_back(PoolSnapshotOf("redis", sessions.Stats(Database::kRedis)));
     s.pools.push_back(PoolSnapshotOf("vector", sessions.Stats(Database::kVector)));
-    s.pools.back().broken_total = vector_pool.Stats().broken_total;
-    s.pools.back().session_resets_total = vector_pool.Stats().owner_resets_total;
+    s.pools.back().broken_total = vector_stats.broken_total;
+    s.pools.back().session_resets_total = vector_stats.session_resets_total;
     s.breakers.push_back({"postgresql", pg_breaker.state(), pg_breaker.stats()});
     s.breakers.push_back({"redis", cache.breaker().state(), cache.breaker().stats()});
     s.breakers.push_back({"vector", vector_breaker.state(), vector_breaker.stats()});

@@ -321,6 +321,7 @@ Result<std::vector<Result<SqlOutcome>>> PgBackend::Outcomes(std::span<const SqlS
     error.failed_index = i;
     return error;
   };
+  const auto exceeded = reader.exceeded();
   std::vector<Result<SqlOutcome>> out;
   out.reserve(statements.size());
   std::size_t used = 0;
@@ -328,7 +329,6 @@ Result<std::vector<Result<SqlOutcome>>> PgBackend::Outcomes(std::span<const SqlS
     const PGresult* r = results[i];
     const auto status = PQresultStatus(r);
     const bool succeeded = status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
-    const auto exceeded = reader.exceeded();
     if (exceeded && i == *exceeded) {
       std::string message = in_batch ? "the batch's results exceed " + limit + " at queries[" + std::to_string(i) + "]"
                                      : "result exceeds " + limit;

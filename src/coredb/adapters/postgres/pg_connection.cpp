@@ -436,12 +436,10 @@ void Connection::ArmSingleRow() {
 
 void Connection::TakeRow(const PGresult* row) {
   if (sink_ == nullptr || command_ < sink_offset_) return;
-  // After a refusal the sink still sees each row (to know which statements lost theirs).
-  if (!sink_->OnRow(command_ - sink_offset_, row) && !sink_refused_) {
-    // Stop the statement on the server; what it still sends is read and dropped.
-    sink_refused_ = true;
-    RequestCancel();
-  }
+  // After a refusal the sink still sees each row (to know which statements lost theirs). Stop the
+  // statement on the server (RequestCancel sends one request per exchange: the ticket it keeps is
+  // only dropped once the exchange is over); what it still sends is read and dropped.
+  if (!sink_->OnRow(command_ - sink_offset_, row)) RequestCancel();
 }
 
 awaitable<Connection::PumpOutcome> Connection::Pump(Clock::time_point deadline) {
@@ -619,7 +617,6 @@ awaitable<Result<std::vector<PgResultPtr>>> Connection::Exchange(std::span<const
   current_timeout_.reset();  // unknown until set_config's answer is read
   sink_ = sink;
   sink_offset_ = set_timeout ? 1 : 0;
-  sink_refused_ = false;
   if (auto sent = SendPipeline(commands); !sent) co_return sent.error();
 
   PumpOutcome outcome = co_await Pump(start + timeout + kCancelGrace);

@@ -246,12 +246,11 @@ class Connection {
   std::shared_ptr<CancelTicket> cancel_ticket_;  // a cancel request not yet delivered
   // Row by row reading (RowSink): which commands stream, the sink while its exchange runs (null
   // once the caller is gone: rows still arriving are dropped), where the caller's commands start
-  // (set_config of the timeout may come first), and whether the sink refused a row.
+  // (set_config of the timeout may come first).
   std::vector<bool> stream_;
   bool armed_ = false;  // single-row mode is set for command_
   RowSink* sink_ = nullptr;
   std::size_t sink_offset_ = 0;
-  bool sink_refused_ = false;
 
   static constexpr std::size_t kTrackedParameterCount = 10;
   std::array<std::string, kTrackedParameterCount> initial_parameters_;

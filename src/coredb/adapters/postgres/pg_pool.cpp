@@ -95,7 +95,7 @@ awaitable<Result<PooledConnection>> Pool::Acquire(std::chrono::milliseconds time
     co_return std::move(acquired);
   }
   // Another client may have left session state here: back to the state right after connect.
-  ++owner_resets_total_;
+  ++session_resets_total_;
   auto reset = co_await connection.Reset(options_.reset_timeout);
   if (!reset) {
     // The handle goes back with the connection broken (closed) or still to be drained.
@@ -327,7 +327,7 @@ PoolStats Pool::Stats() const {
   s.opened_total = opened_total_;
   s.closed_total = closed_total_;
   s.broken_total = broken_total_;
-  s.owner_resets_total = owner_resets_total_;
+  s.session_resets_total = session_resets_total_;
   return s;
 }
 

@@ -50,7 +50,7 @@ struct PoolStats {
   std::size_t connecting = 0;
   std::uint64_t acquired_total = 0, released_total = 0, timeouts_total = 0, opened_total = 0, closed_total = 0,
                 broken_total = 0;
-  std::uint64_t owner_resets_total = 0;  // resets because another client had used the session
+  std::uint64_t session_resets_total = 0;  // resets because another client had used the session
 };
 
 class Pool;
@@ -164,7 +164,7 @@ class Pool {
   std::chrono::steady_clock::time_point idle_timer_expiry_;
 
   std::uint64_t acquired_total_ = 0, released_total_ = 0, timeouts_total_ = 0, opened_total_ = 0, closed_total_ = 0,
-                broken_total_ = 0, owner_resets_total_ = 0;
+                broken_total_ = 0, session_resets_total_ = 0;
 };
 
 }  // namespace coredb::pg
