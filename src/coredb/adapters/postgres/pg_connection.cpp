@@ -263,6 +263,7 @@ awaitable<Result<std::unique_ptr<Connection>>> Connection::Open(asio::any_io_exe
   if (raw == nullptr) co_return Error(ErrorCode::kDatabaseUnavailable, "could not connect to PostgreSQL: out of memory");
   std::unique_ptr<Connection> connection(new Connection(executor, raw, cancel_worker));
   connection->default_timeout_ = options.default_statement_timeout;
+  connection->statements_ = StatementCache(options.prepared_statements);
   if (PQstatus(raw) == CONNECTION_BAD) {
     co_return MapConnectionError("could not connect to PostgreSQL", PQerrorMessage(raw), params->password);
   }
@@ -395,23 +396,35 @@ Result<void> Connection::SendPipeline(std::span<const Command> commands) {
   stream_.assign(commands.size(), false);
   armed_ = false;
   std::string sql;
+  std::string name;
   std::vector<const char*> values;
   for (const Command& command : commands) {
-    sql.assign(command.sql);
     values.clear();
     for (const auto& p : command.params) values.push_back(p ? p->c_str() : nullptr);
     const bool last = &command == &commands.back();
     int sent = 0;
     switch (command.kind) {
       case CommandKind::kQuery:
+        sql.assign(command.sql);
         sent = PQsendQueryParams(conn_, sql.c_str(), static_cast<int>(values.size()), nullptr,
                                  values.empty() ? nullptr : values.data(), nullptr, nullptr, 0);
         break;
       case CommandKind::kPrepareUnnamed:
+        sql.assign(command.sql);
         sent = PQsendPrepare(conn_, "", sql.c_str(), 0, nullptr);
         break;
       case CommandKind::kDescribeUnnamed:
         sent = PQsendDescribePrepared(conn_, "");
+        break;
+      case CommandKind::kPrepareNamed:
+        sql.assign(command.sql);
+        name.assign(command.name);
+        sent = PQsendPrepare(conn_, name.c_str(), sql.c_str(), 0, nullptr);
+        break;
+      case CommandKind::kQueryNamed:
+        name.assign(command.name);
+        sent = PQsendQueryPrepared(conn_, name.c_str(), static_cast<int>(values.size()),
+                                   values.empty() ? nullptr : values.data(), nullptr, nullptr, 0);
         break;
     }
     const bool queued = sent == 1 && ((!command.sync && !last) || PQpipelineSync(conn_) == 1);
@@ -435,11 +448,12 @@ void Connection::ArmSingleRow() {
 }
 
 void Connection::TakeRow(const PGresult* row) {
-  if (sink_ == nullptr || command_ < sink_offset_) return;
+  if (sink_ == nullptr || command_ >= sink_index_.size() || sink_index_[command_] < 0) return;
+  ++rows_taken_;
   // After a refusal the sink still sees each row (to know which statements lost theirs). Stop the
   // statement on the server (RequestCancel sends one request per exchange: the ticket it keeps is
   // only dropped once the exchange is over); what it still sends is read and dropped.
-  if (!sink_->OnRow(command_ - sink_offset_, row)) RequestCancel();
+  if (!sink_->OnRow(static_cast<std::size_t>(sink_index_[command_]), row)) RequestCancel();
 }
 
 awaitable<Connection::PumpOutcome> Connection::Pump(Clock::time_point deadline) {
@@ -607,16 +621,104 @@ awaitable<Result<std::vector<PgResultPtr>>> Connection::Exchange(std::span<const
   const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
   if (IsCancelled(cs)) co_return Error(ErrorCode::kQueryError, "statement abandoned: the caller went away");
 
+  for (bool first = true;; first = false) {
+    bool retry = false;
+    auto results = co_await ExchangeOnce(user_commands, timeout, start, cancelled_for_timeout, sink,
+                                         first ? &retry : nullptr);
+    if (!retry) co_return results;
+  }
+}
+
+namespace {
+
+// Why a named statement failed, when the reason is the statement itself rather than the call.
+enum class NamedFailure { kNone, kPlanChanged, kMissing };
+
+NamedFailure NamedStatementFailure(const PGresult* result) {
+  if (result == nullptr || PQresultStatus(result) != PGRES_FATAL_ERROR) return NamedFailure::kNone;
+  const char* sqlstate = PQresultErrorField(result, PG_DIAG_SQLSTATE);
+  if (sqlstate == nullptr) return NamedFailure::kNone;
+  const std::string_view state(sqlstate);
+  if (state == "26000") return NamedFailure::kMissing;  // invalid_sql_statement_name: deallocated behind our back
+  const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
+  if (state == "0A000" && primary != nullptr &&
+      std::string_view(primary).find("cached plan must not change result type") != std::string_view::npos) {
+    return NamedFailure::kPlanChanged;
+  }
+  return NamedFailure::kNone;
+}
+
+}  // namespace
+
+awaitable<Result<std::vector<PgResultPtr>>> Connection::ExchangeOnce(std::span<const Command> user_commands,
+                                                                    std::chrono::milliseconds timeout,
+                                                                    Clock::time_point start,
+                                                                    bool& cancelled_for_timeout, RowSink* sink,
+                                                                    bool* retry) {
   const bool set_timeout = current_timeout_ != timeout;
   const PGTransactionStatusType status_before = PQtransactionStatus(conn_);
   const std::optional<std::string> timeout_param[1] = {std::to_string(timeout.count())};
+
+  // What goes on the wire: DEALLOCATE of evicted statements (outside a transaction block, each
+  // with its own Sync), the statement_timeout change, then the caller's commands; each preparable
+  // one runs as a named statement, after its Parse when this session does not hold it yet.
+  constexpr std::ptrdiff_t kOurs = -1;
+  constexpr std::ptrdiff_t kTimeoutCommand = -2;
   std::vector<Command> commands;
-  commands.reserve(user_commands.size() + 1);
-  if (set_timeout) commands.push_back(Command{kSetTimeoutSql, timeout_param, true});
-  commands.insert(commands.end(), user_commands.begin(), user_commands.end());
+  std::vector<std::ptrdiff_t> user_of;  // per command sent: index into user_commands, or kOurs/kTimeoutCommand
+  commands.reserve(user_commands.size() * 2 + 2);
+  user_of.reserve(user_commands.size() * 2 + 2);
+  std::vector<std::string> deallocations;
+  if (status_before == PQTRANS_IDLE && !statements_.PendingDeallocations().empty()) {
+    for (const std::string& name : statements_.PendingDeallocations()) deallocations.push_back("DEALLOCATE " + name);
+    statements_.ClearPendingDeallocations();  // tried once: a name that stays is harmless (never reused)
+    for (const std::string& d : deallocations) {
+      commands.push_back(Command{d, {}, true});
+      user_of.push_back(kOurs);
+    }
+  }
+  struct NewStatement {
+    std::size_t command;  // the Parse's index in `commands`
+    std::string_view sql;
+    std::string name;
+  };
+  std::vector<NewStatement> parsed;
+  parsed.reserve(user_commands.size() + 1);
+  std::vector<bool> named(user_commands.size(), false);
+  auto add = [&](Command command, std::ptrdiff_t user) {
+    if (statements_.enabled() && command.kind == CommandKind::kQuery && StatementCache::Preparable(command.sql)) {
+      const std::string* name = statements_.Find(command.sql);
+      if (name == nullptr) {
+        for (const NewStatement& p : parsed) {
+          if (p.sql == command.sql) name = &p.name;
+        }
+      }
+      if (name == nullptr) {
+        statements_.CountMiss();
+        parsed.push_back(NewStatement{commands.size(), command.sql, statements_.NewName()});
+        name = &parsed.back().name;
+        Command parse{command.sql, {}, false, CommandKind::kPrepareNamed};
+        parse.name = *name;
+        commands.push_back(parse);
+        user_of.push_back(kOurs);
+      }
+      command.kind = CommandKind::kQueryNamed;
+      command.name = *name;
+      if (user >= 0) named[static_cast<std::size_t>(user)] = true;
+    }
+    commands.push_back(command);
+    user_of.push_back(user);
+  };
+  if (set_timeout) add(Command{kSetTimeoutSql, timeout_param, true}, kTimeoutCommand);
+  for (std::size_t i = 0; i < user_commands.size(); ++i) add(user_commands[i], static_cast<std::ptrdiff_t>(i));
+
   current_timeout_.reset();  // unknown until set_config's answer is read
   sink_ = sink;
-  sink_offset_ = set_timeout ? 1 : 0;
+  sink_index_.assign(user_of.begin(), user_of.end());
+  for (std::size_t k = 0; k < commands.size(); ++k) {
+    if (!commands[k].stream) sink_index_[k] = -1;
+  }
+  rows_taken_ = 0;
   if (auto sent = SendPipeline(commands); !sent) co_return sent.error();
 
   PumpOutcome outcome = co_await Pump(start + timeout + kCancelGrace);
@@ -635,7 +737,8 @@ awaitable<Result<std::vector<PgResultPtr>>> Connection::Exchange(std::span<const
   }
   if (outcome == PumpOutcome::kCancelled) {
     // The caller is gone. Stop the statement on the server and return now: awaiting anything
-    // more here would throw. The pool (or the next use) drains the connection.
+    // more here would throw. The pool (or the next use) drains the connection, and resets it
+    // (which also forgets the named statements whose Parse is still unanswered).
     RequestCancel();
     co_return Error(ErrorCode::kQueryError, "statement abandoned: the caller went away");
   }
@@ -643,29 +746,76 @@ awaitable<Result<std::vector<PgResultPtr>>> Connection::Exchange(std::span<const
     co_return broken_error_.value_or(Error(ErrorCode::kDatabaseUnavailable, "connection is broken"));
   }
 
-  std::vector<PgResultPtr> results = std::move(command_results_);
+  std::vector<PgResultPtr> sent_results = std::move(command_results_);
   FinishExchange();
+  sink_index_.clear();
   if (cancel_ticket_ && cancel_ticket_->done()) cancel_ticket_.reset();
-  if (set_timeout) {
-    const PGresult* set_result = results.front().get();
-    if (set_result != nullptr && PQresultStatus(set_result) == PGRES_TUPLES_OK) {
-      current_timeout_ = timeout;
-      // Inside a transaction block the setting is undone if the transaction rolls back.
-      if (status_before != PQTRANS_IDLE) timeout_set_in_transaction_ = true;
+
+  // Named statements the server accepted are kept; a refused Parse is its statement's error (the
+  // statement itself was then skipped by the pipeline).
+  for (NewStatement& p : parsed) {
+    const PGresult* r = sent_results[p.command].get();
+    if (r == nullptr) continue;
+    if (PQresultStatus(r) == PGRES_COMMAND_OK) {
+      statements_.Add(p.sql, std::move(p.name));
+    } else if (PQresultStatus(r) == PGRES_FATAL_ERROR) {
+      sent_results[p.command + 1] = std::move(sent_results[p.command]);
     }
-    results.erase(results.begin());
-  } else {
-    current_timeout_ = timeout;
   }
-  const std::size_t first_user = set_timeout ? 1 : 0;
+
+  std::vector<PgResultPtr> results(user_commands.size());
+  for (std::size_t k = 0; k < commands.size(); ++k) {
+    if (user_of[k] == kTimeoutCommand) {
+      const PGresult* set_result = sent_results[k].get();
+      if (set_result != nullptr && PQresultStatus(set_result) == PGRES_TUPLES_OK) {
+        current_timeout_ = timeout;
+        // Inside a transaction block the setting is undone if the transaction rolls back.
+        if (status_before != PQTRANS_IDLE) timeout_set_in_transaction_ = true;
+      }
+    } else if (user_of[k] >= 0) {
+      results[static_cast<std::size_t>(user_of[k])] = std::move(sent_results[k]);
+    }
+  }
+  if (!set_timeout) current_timeout_ = timeout;
+
+  std::optional<std::size_t> plan_changed;
   for (std::size_t i = 0; i < results.size(); ++i) {
     if (!results[i]) {
       MarkBroken(Error(ErrorCode::kInternal, "PostgreSQL sent no result for a statement"));
       co_return *broken_error_;
     }
-    NoteStatementEffects(results[i].get(), commands[first_user + i].internal);
+    NoteStatementEffects(results[i].get(), user_commands[i].internal);
+    if (!named[i]) continue;
+    switch (NamedStatementFailure(results[i].get())) {
+      case NamedFailure::kNone: break;
+      case NamedFailure::kMissing:
+        // Someone deallocated our statements (DEALLOCATE inside a function): start afresh.
+        statements_.Clear();
+        break;
+      case NamedFailure::kPlanChanged:
+        statements_.Evict(user_commands[i].sql);
+        if (!plan_changed) plan_changed = i;
+        break;
+    }
   }
   if (broken_) co_return *broken_error_;
+  if (retry != nullptr && plan_changed && status_before == PQTRANS_IDLE && rows_taken_ == 0) {
+    // Retry only when nothing of this attempt took effect: every caller statement (the service's
+    // own wrappers aside) was in the failed one's implicit transaction, which the failure undid.
+    std::vector<std::size_t> segment_of(user_commands.size());
+    for (std::size_t i = 0, segment = 0; i < user_commands.size(); ++i) {
+      segment_of[i] = segment;
+      if (user_commands[i].sync) ++segment;
+    }
+    bool undone = true;
+    for (std::size_t i = 0; i < user_commands.size(); ++i) {
+      if (!user_commands[i].internal && segment_of[i] != segment_of[*plan_changed]) undone = false;
+    }
+    if (undone) {
+      *retry = true;
+      co_return std::vector<PgResultPtr>{};
+    }
+  }
   co_return results;
 }
 
@@ -803,6 +953,7 @@ awaitable<Result<void>> Connection::Reset(std::chrono::milliseconds timeout) {
   if (broken_) co_return *broken_error_;
   needs_reset_ = false;
   session_owner_.clear();
+  statements_.Clear();  // DISCARD ALL deallocated them
   timeout_set_in_transaction_ = false;
   current_timeout_ = default_timeout_;  // DISCARD ALL restored the startup value
   co_return Result<void>{};
@@ -813,6 +964,10 @@ awaitable<Result<void>> Connection::Reset(std::chrono::milliseconds timeout) {
 
 void Connection::NoteStatementEffects(const PGresult* result, bool internal) {
   const std::string_view verb = CommandVerb(result);
+  // These drop the session's prepared statements (DEALLOCATE of one name: we may not know which).
+  if (verb == "DEALLOCATE" || std::string_view(PQcmdStatus(const_cast<PGresult*>(result))) == "DISCARD ALL") {
+    statements_.Clear();
+  }
   if (!internal && !verb.empty() && !IsStatelessVerb(verb)) needs_reset_ = true;
   // These may have changed or undone statement_timeout behind our back.
   if (internal && verb == "DISCARD") {

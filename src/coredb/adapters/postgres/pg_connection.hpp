@@ -9,6 +9,7 @@
 #pragma once
 
 #include "coredb/adapters/postgres/cancel_worker.hpp"
+#include "coredb/adapters/postgres/statement_cache.hpp"
 #include "coredb/core/error.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -42,6 +43,9 @@ struct ConnectionOptions {
   std::chrono::milliseconds default_statement_timeout{30000};
   // Overrides an application_name in conninfo; when empty, conninfo's (or libpq's default) stays.
   std::string application_name = "coredb";
+  // Named prepared statements kept per connection (StatementCache, LRU by SQL text); 0: every
+  // statement is parsed and planned on each call (the unnamed statement).
+  std::size_t prepared_statements = 256;
 };
 
 struct Statement {
@@ -162,6 +166,9 @@ class Connection {
   const std::string& session_owner() const { return session_owner_; }
   void SetSessionOwner(std::string_view owner) { session_owner_.assign(owner); }
 
+  // The session's named prepared statements (hits, misses, evictions for the pool's stats).
+  const StatementCache& statement_cache() const { return statements_; }
+
   PGTransactionStatusType transaction_status() const;
   int backend_pid() const { return backend_pid_; }
   std::chrono::steady_clock::time_point opened_at() const { return opened_at_; }
@@ -176,7 +183,9 @@ class Connection {
  private:
   enum class PumpOutcome { kDone, kTimeout, kCancelled, kBroken };
   enum class Ready { kRead, kWrite, kTimeout, kCancelled, kError };
-  enum class CommandKind { kQuery, kPrepareUnnamed, kDescribeUnnamed };
+  // kQuery: Parse/Bind/Execute of the unnamed statement; kPrepareNamed + kQueryNamed: Parse of a
+  // named statement (once per session, StatementCache), then Bind/Execute of it.
+  enum class CommandKind { kQuery, kPrepareUnnamed, kDescribeUnnamed, kPrepareNamed, kQueryNamed };
   struct Command {
     std::string_view sql;
     std::span<const std::optional<std::string>> params;
@@ -184,7 +193,9 @@ class Connection {
     CommandKind kind = CommandKind::kQuery;
     bool internal = false;  // see PipelineStep
     bool stream = false;    // rows go to the exchange's RowSink (single-row mode)
+    std::string_view name{};  // kPrepareNamed, kQueryNamed
   };
+
 
   Connection(boost::asio::any_io_executor executor, PGconn* conn, CancelWorker& cancel_worker);
 
@@ -198,6 +209,14 @@ class Connection {
                                                                     std::chrono::milliseconds timeout,
                                                                     bool& cancelled_for_timeout,
                                                                     RowSink* sink = nullptr);
+  // One attempt of Exchange (after its checks): sets `retry` when a named statement's cached plan
+  // changed result type (ALTER TABLE) and nothing of the attempt took effect, so that it may run
+  // again with a fresh Parse.
+  boost::asio::awaitable<Result<std::vector<PgResultPtr>>> ExchangeOnce(std::span<const Command> commands,
+                                                                        std::chrono::milliseconds timeout,
+                                                                        std::chrono::steady_clock::time_point start,
+                                                                        bool& cancelled_for_timeout, RowSink* sink,
+                                                                        bool* retry);
   // Sends the commands (each followed by a Sync when it asks for one), in pipeline mode
   // (nothing is awaited).
   Result<void> SendPipeline(std::span<const Command> commands);
@@ -250,7 +269,10 @@ class Connection {
   std::vector<bool> stream_;
   bool armed_ = false;  // single-row mode is set for command_
   RowSink* sink_ = nullptr;
-  std::size_t sink_offset_ = 0;
+  std::vector<std::ptrdiff_t> sink_index_;  // per command sent: the caller's command index, or -1
+  std::size_t rows_taken_ = 0;              // rows shown to the sink in this exchange
+
+  StatementCache statements_{0};
 
   static constexpr std::size_t kTrackedParameterCount = 10;
   std::array<std::string, kTrackedParameterCount> initial_parameters_;
