@@ -199,7 +199,7 @@ void ExpectCleanSessionAfter(bool reclaim_by_expiry) {
                    "current_setting('search_path') AS path, current_setting('coredb.secret', true) AS secret, "
                    "current_setting('statement_timeout') AS timeout, to_regclass('pg_temp.lessee_temp') AS temp, "
                    "(SELECT count(*) FROM pg_listening_channels()) AS listening, "
-                   "(SELECT count(*) FROM pg_prepared_statements) AS prepared, "
+                   "(SELECT count(*) FROM pg_prepared_statements WHERE name !~ '^coredb_s[0-9]+$') AS prepared, "
                    "(SELECT count(*) FROM pg_cursors WHERE name <> '') AS cursors");
   ASSERT_EQ(q.status, 200u) << q.body;
   const auto& row = q.json.at("rows").at(0);

@@ -490,7 +490,7 @@ TEST_F(PgConnectionTest, ResetRestoresTheInitialSession) {
     EXPECT_EQ(c->transaction_status(), PQTRANS_IDLE);
     auto r = co_await MustExecute(*c,
                                   "SELECT current_setting('TimeZone'), to_regclass('reset_t') IS NULL, "
-                                  "(SELECT count(*) FROM pg_prepared_statements WHERE name NOT LIKE 'coredb_s%'), "
+                                  "(SELECT count(*) FROM pg_prepared_statements WHERE name !~ '^coredb_s[0-9]+$'), "
                                   "(SELECT count(*) FROM pg_listening_channels()), current_setting('statement_timeout')",
                                   {}, milliseconds(30000));  // the default: runs without set_config
     if (!r) co_return;

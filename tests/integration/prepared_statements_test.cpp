@@ -25,7 +25,7 @@ class PreparedStatementsTest : public ::testing::Test {
 
 // How many named statements the session holds, as PostgreSQL sees them.
 awaitable<int> ServerStatements(Connection& c) {
-  auto r = co_await MustExecute(c, "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'coredb_s%'");
+  auto r = co_await MustExecute(c, "SELECT count(*) FROM pg_prepared_statements WHERE name ~ '^coredb_s[0-9]+$'");
   co_return r ? std::stoi(Scalar(r)) : -1;
 }
 
@@ -41,7 +41,7 @@ TEST_F(PreparedStatementsTest, AStatementIsParsedOnceAndReused) {
     }
     EXPECT_EQ(c->statement_cache().misses(), 1u);
     EXPECT_GE(c->statement_cache().hits(), 2u);
-    auto listed = co_await MustExecute(*c, "SELECT statement FROM pg_prepared_statements WHERE name LIKE 'coredb_s%' "
+    auto listed = co_await MustExecute(*c, "SELECT statement FROM pg_prepared_statements WHERE name ~ '^coredb_s[0-9]+$' "
                                            "AND statement = 'SELECT $1::int + 1'");
     CO_ASSERT_TRUE(listed != nullptr);
     EXPECT_EQ(PQntuples(listed.get()), 1) << "one named statement on the server for the text";

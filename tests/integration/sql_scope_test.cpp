@@ -247,7 +247,7 @@ TEST_F(SqlScopeTest, SessionStateOfOneCallerIsNotVisibleToTheNextOnTheSharedPool
       {"SELECT pg_advisory_lock(4242)",
        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()", "0"},
       {"LISTEN coredb_scope_channel", "SELECT count(*) FROM pg_listening_channels()", "0"},
-      {"PREPARE coredb_scope_p AS SELECT 1", "SELECT count(*) FROM pg_prepared_statements", "0"},
+      {"PREPARE coredb_scope_p AS SELECT 1", "SELECT count(*) FROM pg_prepared_statements WHERE name !~ '^coredb_s[0-9]+$'", "0"},
       {"CREATE TEMP TABLE coredb_scope_tmp (x int)",
        "SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema()", "0"},
       {"SELECT nextval('" + table_ + "_id_seq')", "SELECT coalesce((SELECT lastval()::text), '')", "<error>"},

@@ -94,6 +94,9 @@ pg::PoolOptions MakePoolOptions(const std::string& name, const config::PostgresC
   options.connection.default_statement_timeout = cfg.default_query_timeout;
   options.max_size = size;
   options.idle_timeout = pg.idle_timeout;
+  // Named prepared statements on the PostgreSQL pools only: the dev stack's pgvector server
+  // (PGlite) shares one session between connections, where names of two connections collide.
+  if (&pg == &cfg.vector) options.connection.prepared_statements = 0;
   return options;
 }
 
