@@ -1,9 +1,9 @@
 // The one list of environment variables (config/settings), the masking of secrets and what
 // `coredb config print|vars` and `coredb health --live` parse to.
+#include "coredb/config/settings.hpp"
 #include "coredb/app/command_line.hpp"
 #include "coredb/app/config_commands.hpp"
 #include "coredb/config/config.hpp"
-#include "coredb/config/settings.hpp"
 
 #include <gtest/gtest.h>
 

@@ -23,7 +23,9 @@ class Reader {
   std::optional<std::string> Get(const std::string& name) const {
     // settings.cpp is the one list of variables (config print, config vars, the deploy test):
     // reading one that is not in it is a bug in this file.
-    if (FindSetting(name) == nullptr) throw std::logic_error("config: " + name + " is not listed in config/settings.cpp");
+    if (FindSetting(name) == nullptr) {
+      throw std::logic_error("config: " + name + " is not listed in config/settings.cpp");
+    }
     auto value = env_(name);
     if (value && value->empty()) return std::nullopt;  // VAR= counts as unset
     return value;

@@ -18,7 +18,8 @@ std::vector<Setting> BuildSettings() {
       {"COREDB_ADMIN_TOKEN", "", S::kSecret, "", "bootstrap admin bearer token, >= 16 characters (serve needs it)"},
       {"METRICS_TOKEN", "", S::kSecret, "", "when set, GET /metrics needs Bearer <METRICS_TOKEN> or an admin token"},
       {"LOG_LEVEL", "info", S::kNone, "", "trace, debug, info, warn, error, critical, off"},
-      {"COREDB_INSTANCE_ID", "", S::kNone, "", "1..32 letters/digits naming this instance in lease ids (random per start)"},
+      {"COREDB_INSTANCE_ID", "", S::kNone, "",
+       "1..32 letters/digits naming this instance in lease ids (random per start)"},
       {"MAX_BODY_BYTES", "1048576", S::kNone, "", "request body limit"},
       {"MAX_RESULT_BYTES", "16777216", S::kNone, "", "result size limit"},
       {"MAX_CONCURRENT_PER_CLIENT", "256", S::kNone, "", "requests one client may have running (0: no limit)"},
@@ -68,7 +69,8 @@ std::vector<Setting> BuildSettings() {
     const std::string p = std::string("BREAKER_") + b.backend + "_";
     list.push_back({p + "TIMEOUT_MS", b.timeout_ms, S::kNone, "", "ms after which a call counts as failed (0: off)"});
     list.push_back({p + "ERROR_THRESHOLD_PERCENT", "50", S::kNone, "", "failed % in the window that opens it"});
-    list.push_back({p + "VOLUME_THRESHOLD", b.volume_threshold, S::kNone, "", "calls in the window before it may open"});
+    list.push_back(
+        {p + "VOLUME_THRESHOLD", b.volume_threshold, S::kNone, "", "calls in the window before it may open"});
     list.push_back({p + "ROLLING_WINDOW_MS", "10000", S::kNone, "", "ms of the rolling window"});
     list.push_back({p + "ROLLING_BUCKETS", "10", S::kNone, "", "buckets of the rolling window"});
     list.push_back({p + "RESET_TIMEOUT_MS", b.reset_timeout_ms, S::kNone, "", "ms open before one probe call"});
@@ -104,8 +106,7 @@ std::string MaskUrl(std::string_view url) {
   // The user info ends at the last '@' before the query: a password with an unescaped '/' or
   // '@' must not leak into what looks like the path.
   const std::size_t last_at = rest.substr(0, rest.find_first_of("?#")).rfind('@');
-  const std::size_t authority_end =
-      rest.find_first_of("/?#", last_at == std::string_view::npos ? 0 : last_at);
+  const std::size_t authority_end = rest.find_first_of("/?#", last_at == std::string_view::npos ? 0 : last_at);
   std::string_view authority = rest.substr(0, authority_end);
   rest = authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
   if (const std::size_t at = authority.rfind('@'); at != std::string_view::npos) {
