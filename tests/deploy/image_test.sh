@@ -12,6 +12,8 @@
 # the secrets; `podman stop` (SIGTERM) ends it with exit 0 after the drain.
 #
 # Usage: tests/deploy/image_test.sh BINARY   (CTest: deploy.image; the dev stack env exported)
+#        COREDB_TEST_IMAGE=IMAGE tests/deploy/image_test.sh BINARY   runs the same checks on an
+#        image built elsewhere (e.g. from the Dockerfile: tests/deploy/build_dockerfile.sh)
 # Exit 77 (CTest: skipped) with the reason when podman is missing or cannot run a container here,
 # or the dev stack env is not exported.
 set -euo pipefail
@@ -29,48 +31,53 @@ command -v podman >/dev/null 2>&1 || skip "podman is not installed (apt-get inst
 command -v psql >/dev/null 2>&1 || skip "psql is not installed (postgresql-client-15)"
 command -v curl >/dev/null 2>&1 || skip "curl is not installed"
 
-TAG="localhost/coredb-image-test:$$"
+TAG="${COREDB_TEST_IMAGE:-localhost/coredb-image-test:$$}"
 NAME="coredb-image-test-$$"
 WORK="$(mktemp -d /tmp/coredb-image.XXXXXX)"
 DB="coredb_image_test_$$"
 cleanup() {
   podman rm -f "$NAME" >/dev/null 2>&1 || true
-  podman rmi -f "$TAG" >/dev/null 2>&1 || true
+  [[ -n "${COREDB_TEST_IMAGE:-}" ]] || podman rmi -f "$TAG" >/dev/null 2>&1 || true
   psql "$PG_SUPERUSER_URL" -qAt -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-# --- the root file system: binary, its libraries, the user ---------------------------------------
-ROOT="$WORK/rootfs"
-mkdir -p "$ROOT/usr/local/bin" "$ROOT/etc" "$ROOT/tmp"
-cp "$BIN" "$ROOT/usr/local/bin/coredb"
-strip --strip-debug "$ROOT/usr/local/bin/coredb" 2>/dev/null || true
-while read -r lib; do
-  mkdir -p "$ROOT$(dirname "$lib")"
-  cp -L "$lib" "$ROOT$lib"
-done < <(ldd "$BIN" | grep -o '/[^ ]*' | sort -u)
-printf 'root:x:0:0:root:/root:/sbin/nologin\ncoredb:x:10001:10001:coredb:/nonexistent:/sbin/nologin\n' >"$ROOT/etc/passwd"
-printf 'root:x:0:\ncoredb:x:10001:\n' >"$ROOT/etc/group"
-if [[ -f /etc/ssl/certs/ca-certificates.crt ]]; then
-  mkdir -p "$ROOT/etc/ssl/certs" && cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/"
-fi
+if [[ -z "${COREDB_TEST_IMAGE:-}" ]]; then
+  # --- the root file system: binary, its libraries, the user ---------------------------------------
+  ROOT="$WORK/rootfs"
+  mkdir -p "$ROOT/usr/local/bin" "$ROOT/etc" "$ROOT/tmp"
+  cp "$BIN" "$ROOT/usr/local/bin/coredb"
+  strip --strip-debug "$ROOT/usr/local/bin/coredb" 2>/dev/null || true
+  while read -r lib; do
+    mkdir -p "$ROOT$(dirname "$lib")"
+    cp -L "$lib" "$ROOT$lib"
+  done < <(ldd "$BIN" | grep -o '/[^ ]*' | sort -u)
+  printf 'root:x:0:0:root:/root:/sbin/nologin\ncoredb:x:10001:10001:coredb:/nonexistent:/sbin/nologin\n' >"$ROOT/etc/passwd"
+  printf 'root:x:0:\ncoredb:x:10001:\n' >"$ROOT/etc/group"
+  if [[ -f /etc/ssl/certs/ca-certificates.crt ]]; then
+    mkdir -p "$ROOT/etc/ssl/certs" && cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/"
+  fi
 
-# --- Containerfile: scratch + rootfs, then the Dockerfile's runtime-stage instructions -------------
-{
-  echo "FROM scratch"
-  echo "COPY rootfs/ /"
-  echo "ENV PATH=/usr/local/bin"
-  awk '/^FROM .* AS runtime/ {rt = 1; next} rt && /^(USER|ENV|EXPOSE|STOPSIGNAL|HEALTHCHECK|ENTRYPOINT|CMD) /' \
-    "$REPO/Dockerfile"
-} >"$WORK/Containerfile"
-grep -q '^HEALTHCHECK' "$WORK/Containerfile" || fail "no HEALTHCHECK taken from the Dockerfile's runtime stage"
-log "Containerfile:"; sed 's/^/    /' "$WORK/Containerfile" >&2
+  # --- Containerfile: scratch + rootfs, then the Dockerfile's runtime-stage instructions -------------
+  {
+    echo "FROM scratch"
+    echo "COPY rootfs/ /"
+    echo "ENV PATH=/usr/local/bin"
+    awk '/^FROM .* AS runtime/ {rt = 1; next} rt && /^(USER|ENV|EXPOSE|STOPSIGNAL|HEALTHCHECK|ENTRYPOINT|CMD) /' \
+      "$REPO/Dockerfile"
+  } >"$WORK/Containerfile"
+  grep -q '^HEALTHCHECK' "$WORK/Containerfile" || fail "no HEALTHCHECK taken from the Dockerfile's runtime stage"
+  log "Containerfile:"; sed 's/^/    /' "$WORK/Containerfile" >&2
 
-# HEALTHCHECK is a Docker-format instruction (OCI images drop it).
-if ! out="$(podman build --format docker -t "$TAG" -f "$WORK/Containerfile" "$WORK" 2>&1)"; then
-  printf '%s\n' "$out" | tail -n 20
-  skip "podman build failed here (above): cannot build images on this machine"
+  # HEALTHCHECK is a Docker-format instruction (OCI images drop it).
+  if ! out="$(podman build --format docker -t "$TAG" -f "$WORK/Containerfile" "$WORK" 2>&1)"; then
+    printf '%s\n' "$out" | tail -n 20
+    skip "podman build failed here (above): cannot build images on this machine"
+  fi
+else
+  podman image exists "$TAG" || fail "COREDB_TEST_IMAGE=$TAG does not exist"
+  log "testing the given image $TAG"
 fi
 
 # --- which podman run options work on this machine ------------------------------------------------
@@ -157,4 +164,8 @@ if ! grep -q 'shutting down' "$WORK/serve.log" || ! grep -q 'stopped' "$WORK/ser
 fi
 ((elapsed_ms >= 500)) || fail "stopped in $elapsed_ms ms: the 500 ms drain delay was not honoured"
 log "podman stop (SIGTERM): exit 0 after $elapsed_ms ms (drain delay 500 ms)"
-echo "ok: image built from the local binary and run against the dev stack"
+if [[ -n "${COREDB_TEST_IMAGE:-}" ]]; then
+  echo "ok: image $TAG run against the dev stack"
+else
+  echo "ok: image built from the local binary and run against the dev stack"
+fi
