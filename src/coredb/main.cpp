@@ -4,6 +4,8 @@
 #include "coredb/app/application.hpp"
 #include "coredb/app/client_commands.hpp"
 #include "coredb/app/command_line.hpp"
+#include "coredb/app/config_commands.hpp"
+#include "coredb/app/live_probe.hpp"
 #include "coredb/app/schema_commands.hpp"
 #include "coredb/config/config.hpp"
 #include "coredb/observability/logging.hpp"
@@ -44,6 +46,8 @@ int main(int argc, char** argv) {
     std::printf("coredb %s\n", COREDB_VERSION);
     return 0;
   }
+  // Before the load below: `config print` shows an invalid configuration too.
+  if (line.command == Command::kConfig) return coredb::app::RunConfigCommand(line);
   if (line.command == Command::kReset && !line.force &&
       !coredb::app::IsDevelopmentEnvironment(Env("COREDB_ENV"), Env("NODE_ENV"))) {
     std::fprintf(stderr,
@@ -67,7 +71,7 @@ int main(int argc, char** argv) {
       code = coredb::app::Serve(loaded.config);
       break;
     case Command::kHealth:
-      code = coredb::app::CheckHealth(loaded.config);
+      code = line.live ? coredb::app::CheckLiveness(loaded.config.http) : coredb::app::CheckHealth(loaded.config);
       break;
     case Command::kClients:
       code = coredb::app::RunClientCommand(loaded.config, line);

@@ -23,8 +23,12 @@ constexpr CommandInfo kCommands[] = {
      "Serves the HTTP API until SIGTERM/SIGINT. Needs COREDB_ADMIN_TOKEN. Does not migrate: run\n"
      "`coredb migrate` (or POST /api/v1/migrations/run) first.\n"},
     {Command::kHealth, "health", "check PostgreSQL, Redis and the vector store once",
-     "usage: coredb health\n\n"
-     "Prints one line per backend; exit 1 when PostgreSQL or Redis is down.\n"},
+     "usage: coredb health [--live]\n\n"
+     "Prints one line per backend; exit 1 when PostgreSQL or Redis is down.\n\n"
+     "  --live                 instead, GET /health/live of the service running on HOST:PORT\n"
+     "                         (127.0.0.1 when HOST is 0.0.0.0; HTTPS when TLS_CERT is set): exit 0\n"
+     "                         when it answers 200 within 2 s, else 1. For container health checks\n"
+     "                         (the image has no curl).\n"},
     {Command::kMigrate, "migrate", "apply pending migrations",
      "usage: coredb migrate [--target V] [--lock-timeout MS] [--statement-timeout MS]\n\n"
      "Applies the pending migrations in order, each in its own transaction, under the migration\n"
@@ -73,6 +77,13 @@ constexpr CommandInfo kCommands[] = {
      "  --pg-role ROLE         PostgreSQL role the client's statements run as\n"
      "  --cache-prefix P       a cache key prefix the client is limited to (repeat for more)\n"
      "  --json                 list: the same JSON as GET /api/v1/clients\n"},
+    {Command::kConfig, "config", "show the effective configuration (secrets masked) or the variables read",
+     "usage: coredb config print      (also: coredb --print-config)\n"
+     "       coredb config vars\n\n"
+     "print: every environment variable the service reads, with the value it takes (set, or the\n"
+     "default), passwords and tokens masked, then the connection settings derived from them; exit 2\n"
+     "when the configuration is invalid (its problems on stderr), as serve would.\n"
+     "vars: the names of those variables, one per line (what a deployment may set).\n"},
 };
 
 const CommandInfo* FindCommand(std::string_view name) {
@@ -105,6 +116,7 @@ bool TakesOption(Command command, std::string_view option) {
   if (option == "--target") return command == Command::kMigrate;
   if (option == "--steps") return command == Command::kRollback;
   if (option == "--force") return command == Command::kReset;
+  if (option == "--live") return command == Command::kHealth;
   if (option == "--json") return command == Command::kStatus || command == Command::kClients;
   if (option == "--name" || option == "--scopes" || option == "--quota-per-minute" || option == "--quota-per-day" ||
       option == "--pg-role" || option == "--cache-prefix") {
@@ -127,7 +139,7 @@ std::vector<std::string> SplitList(std::string_view text) {
   return out;
 }
 
-bool IsFlag(std::string_view option) { return option == "--force" || option == "--json"; }
+bool IsFlag(std::string_view option) { return option == "--force" || option == "--json" || option == "--live"; }
 
 }  // namespace
 
@@ -154,7 +166,8 @@ std::string UsageText() {
       "PG_PASSWORD, PG_SSL), PG_POOL_SIZE, REDIS_URL (or REDIS_HOST, REDIS_PORT, REDIS_PASSWORD, REDIS_DB,\n"
       "REDIS_SESSION_DB), REDIS_POOL_SIZE, VECTOR_URL, HOST, PORT, LOG_LEVEL, COREDB_ADMIN_TOKEN,\n"
       "COREDB_INSTANCE_ID, MAX_BODY_BYTES,\n"
-      "MAX_RESULT_BYTES, DEFAULT_QUERY_TIMEOUT, SHUTDOWN_TIMEOUT, COREDB_MIGRATIONS_DIR (see README.md).\n"
+      "MAX_RESULT_BYTES, DEFAULT_QUERY_TIMEOUT, SHUTDOWN_TIMEOUT, COREDB_MIGRATIONS_DIR (see README.md;\n"
+      "`coredb config vars` lists them all, `coredb config print` shows their effective values).\n"
       "migrate, rollback, status, reset and seed need only the PostgreSQL settings.\n";
   return out;
 }
@@ -176,6 +189,11 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& args) {
   }
   if (first == "--version") {
     line.command = Command::kVersion;
+    return parsed;
+  }
+  if (first == "--print-config" && args.size() == 1) {
+    line.command = Command::kConfig;
+    line.config_action = ConfigAction::kPrint;
     return parsed;
   }
   const CommandInfo* info = FindCommand(first);
@@ -216,6 +234,22 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& args) {
     }
     if (first_option == 1) first_option = 2;
   }
+  if (line.command == Command::kConfig) {
+    if (args.size() < 2 || args[1] == "--help" || args[1] == "-h") {
+      if (args.size() < 2) parsed.error = "config needs an action: print or vars";
+      line.help = args.size() >= 2;
+      return parsed;
+    }
+    if (args[1] == "print") {
+      line.config_action = ConfigAction::kPrint;
+    } else if (args[1] == "vars") {
+      line.config_action = ConfigAction::kVars;
+    } else {
+      parsed.error = "unknown config action '" + args[1] + "' (expected print or vars)";
+      return parsed;
+    }
+    first_option = 2;
+  }
 
   for (std::size_t i = first_option; i < args.size(); ++i) {
     std::string_view arg = args[i];
@@ -240,7 +274,7 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& args) {
         parsed.error = std::string(option) + " takes no value";
         return parsed;
       }
-      (option == "--force" ? line.force : line.json) = true;
+      (option == "--force" ? line.force : option == "--live" ? line.live : line.json) = true;
       continue;
     }
     if (!value) {

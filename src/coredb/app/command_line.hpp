@@ -11,9 +11,11 @@
 
 namespace coredb::app {
 
-enum class Command { kServe, kHealth, kMigrate, kRollback, kStatus, kReset, kSeed, kClients, kHelp, kVersion };
+enum class Command { kServe, kHealth, kMigrate, kRollback, kStatus, kReset, kSeed, kClients, kConfig, kHelp, kVersion };
 
 enum class ClientsAction { kNone, kAdd, kList, kRevoke };
+
+enum class ConfigAction { kNone, kPrint, kVars };
 
 struct CommandLine {
   Command command = Command::kServe;
@@ -22,6 +24,8 @@ struct CommandLine {
   int steps = 1;                                               // rollback --steps N
   bool force = false;                                          // reset --force
   bool json = false;                                           // status --json
+  bool live = false;                                           // health --live
+  ConfigAction config_action = ConfigAction::kNone;            // config print|vars
   std::optional<std::chrono::milliseconds> lock_timeout;       // migrate, rollback, reset
   std::optional<std::chrono::milliseconds> statement_timeout;  // migrate, rollback, reset
   // clients add|list|revoke (values checked by clients/client_rules when the command runs)

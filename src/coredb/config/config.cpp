@@ -1,5 +1,6 @@
 #include "coredb/config/config.hpp"
 
+#include "coredb/config/settings.hpp"
 #include "coredb/core/percent_decode.hpp"
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <limits>
+#include <stdexcept>
 #include <string_view>
 
 #include <unistd.h>  // environ
@@ -19,6 +21,11 @@ class Reader {
   explicit Reader(const EnvReader& env) : env_(env) {}
 
   std::optional<std::string> Get(const std::string& name) const {
+    // settings.cpp is the one list of variables (config print, config vars, the deploy test):
+    // reading one that is not in it is a bug in this file.
+    if (FindSetting(name) == nullptr) {
+      throw std::logic_error("config: " + name + " is not listed in config/settings.cpp");
+    }
     auto value = env_(name);
     if (value && value->empty()) return std::nullopt;  // VAR= counts as unset
     return value;
@@ -208,10 +215,6 @@ void LoadRedis(Reader& r, Config& cfg) {
   r.ReadMillis("REDIS_IDLE_TIMEOUT", redis.idle_timeout, 1000, 24LL * 3600 * 1000);
 }
 
-constexpr const char* kBreakerBackends[] = {"POSTGRESQL", "VECTOR", "REDIS"};
-constexpr const char* kBreakerSettings[] = {"TIMEOUT_MS",        "ERROR_THRESHOLD_PERCENT", "VOLUME_THRESHOLD",
-                                            "ROLLING_WINDOW_MS", "ROLLING_BUCKETS",         "RESET_TIMEOUT_MS"};
-
 void LoadBreaker(Reader& r, const std::string& backend, BreakerConfig& b) {
   const std::string p = "BREAKER_" + backend + "_";
   r.ReadMillis(p + "TIMEOUT_MS", b.timeout, 0, 600000);
@@ -228,13 +231,7 @@ void LoadBreaker(Reader& r, const std::string& backend, BreakerConfig& b) {
 void CheckBreakerNames(Reader& r, const std::vector<std::string>& names) {
   for (const std::string& name : names) {
     if (name.rfind("BREAKER_", 0) != 0) continue;
-    bool known = false;
-    for (const char* backend : kBreakerBackends) {
-      for (const char* setting : kBreakerSettings) {
-        known = known || name == std::string("BREAKER_") + backend + "_" + setting;
-      }
-    }
-    if (!known) {
+    if (FindSetting(name) == nullptr) {
       r.Problem(name +
                 " is not a breaker setting: use BREAKER_<POSTGRESQL|VECTOR|REDIS>_<TIMEOUT_MS|ERROR_THRESHOLD_PERCENT|"
                 "VOLUME_THRESHOLD|ROLLING_WINDOW_MS|ROLLING_BUCKETS|RESET_TIMEOUT_MS>");

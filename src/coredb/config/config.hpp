@@ -16,6 +16,7 @@ struct PostgresConfig {
   std::size_t pool_size = 20;
   std::chrono::milliseconds idle_timeout{30000};
   std::chrono::milliseconds connect_timeout{5000};
+  bool operator==(const PostgresConfig&) const = default;
 };
 
 struct RedisConfig {
@@ -28,6 +29,7 @@ struct RedisConfig {
   std::chrono::milliseconds command_timeout{1000};
   std::size_t pool_size = 10;  // dedicated connections for leases (REDIS_POOL_SIZE)
   std::chrono::milliseconds idle_timeout{30000};
+  bool operator==(const RedisConfig&) const = default;
 };
 
 // One backend's circuit breaker (core/circuit_breaker: opossum's semantics), from
@@ -39,6 +41,7 @@ struct BreakerConfig {
   std::chrono::milliseconds rolling_window{10000};  // _ROLLING_WINDOW_MS
   std::uint32_t rolling_buckets = 10;               // _ROLLING_BUCKETS
   std::chrono::milliseconds reset_timeout{2000};    // _RESET_TIMEOUT_MS: open → half-open
+  bool operator==(const BreakerConfig&) const = default;
 };
 
 struct HttpConfig {
@@ -54,6 +57,7 @@ struct HttpConfig {
   // TLS_CERT / TLS_KEY (PEM files): HTTPS on the listener; both or neither.
   std::string tls_cert_file;
   std::string tls_key_file;
+  bool operator==(const HttpConfig&) const = default;
 };
 
 struct Config {
@@ -83,6 +87,8 @@ struct Config {
   BreakerConfig breaker_vector;
   BreakerConfig breaker_redis{std::chrono::milliseconds(1000), 50, 5, std::chrono::milliseconds(10000), 10,
                               std::chrono::milliseconds(1000)};
+  // Field by field (tests: a variable set to its documented default changes nothing).
+  bool operator==(const Config&) const = default;
 };
 
 // Reads variables through `getenv` (injectable for tests). Returns the config, or the list of
