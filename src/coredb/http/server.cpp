@@ -3,6 +3,8 @@
 #include "coredb/http/response.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/deferred.hpp>
@@ -39,12 +41,7 @@ bool ValidRequestId(std::string_view id) {
   return true;
 }
 
-// watch_peer's read: on the raw socket for plain HTTP (as before TLS existed), through TLS otherwise.
-asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> ReadSomeForWatch(
-    beast::tcp_stream& stream, beast::flat_buffer::mutable_buffers_type buffer) {
-  auto result = co_await stream.socket().async_read_some(buffer, kUseTuple);
-  co_return result;
-}
+// The TLS peer watch's read.
 template <class Stream>
 asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> ReadSomeForWatch(
     Stream& stream, beast::flat_buffer::mutable_buffers_type buffer) {
@@ -54,9 +51,36 @@ asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> ReadSomeForW
 
 }  // namespace
 
+// Plain HTTP's peer watch: a one-byte MSG_PEEK receive outstanding while a handler runs. EOF or
+// a reset cancels the handler through `cancel`; bytes of a pipelined next request stay in the
+// kernel for the next read. Shared with the receive's completion, which may run after the session.
+struct PeerWatch {
+  asio::cancellation_signal cancel;
+  std::array<char, 1> peek{};
+  bool active = false;   // a handler is running
+  bool pending = false;  // the receive is outstanding
+};
+
+namespace {
+
+void WatchPeer(tcp::socket& socket, const std::shared_ptr<PeerWatch>& watch) {
+  watch->pending = true;
+  socket.async_receive(asio::buffer(watch->peek), tcp::socket::message_peek,
+                       [watch](boost::system::error_code ec, std::size_t) {
+                         watch->pending = false;
+                         // Cancelled because the handler finished first, or bytes of a pipelined
+                         // request (the client is still there): nothing to do.
+                         if (!watch->active || !ec || ec == asio::error::operation_aborted) return;
+                         watch->cancel.emit(asio::cancellation_type::terminal);  // EOF or reset
+                       });
+}
+
+}  // namespace
+
 struct Server::Session {
   explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
   beast::tcp_stream stream;
+  std::shared_ptr<PeerWatch> watch = std::make_shared<PeerWatch>();
   bool handling = false;     // a request is being handled: let it finish on shutdown
   bool force_closed = false;  // shutdown deadline passed: the handler is being cancelled
 };
@@ -327,35 +351,50 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
     // cancelled (its statement is cancelled on the server and its connection drained) instead
     // of finishing work nobody will read. Bytes of a pipelined next request are kept.
     bool handler_done = false;
-    auto handle = [&]() -> asio::awaitable<Response> {
-      Response response = co_await Dispatch(request, ctx, matched);
-      handler_done = true;
-      if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
+    Response handled;
+    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+      // One coroutine for the handler, cancelled through the watch's signal.
+      const std::shared_ptr<PeerWatch>& watch = session->watch;
+      watch->active = true;
+      WatchPeer(lowest.socket(), watch);
+      auto [handler_error, response] = co_await asio::co_spawn(
+          ioc_, Dispatch(request, ctx, matched), asio::bind_cancellation_slot(watch->cancel.slot(), kUseTuple));
+      watch->active = false;
+      boost::system::error_code ignored;
+      if (watch->pending) lowest.socket().cancel(ignored);
+      handler_done = !handler_error;
+      handled = std::move(response);
+    } else {
+      // TLS: the watch reads through the TLS stream (a close_notify is data on the raw socket).
+      auto handle = [&]() -> asio::awaitable<Response> {
+        Response response = co_await Dispatch(request, ctx, matched);
+        handler_done = true;
         // The TLS read of watch_peer may not take per-operation cancellation: end it here.
         boost::system::error_code ignored;
         lowest.socket().cancel(ignored);
-      }
-      co_return response;
-    };
-    auto watch_peer = [&]() -> asio::awaitable<void> {
-      auto [rec, rn] = co_await ReadSomeForWatch(stream, buffer.prepare(4096));
-      if (rec) co_return;  // EOF, reset, or cancelled (by the handler finishing or a forced stop)
-      buffer.commit(rn);
-      // The read may have completed just as the handler finished: then do not start a new wait.
-      if (handler_done) co_return;
-      // A pipelining client: it is still there; wait until the handler is done (that cancels us).
-      asio::steady_timer forever(ioc_, asio::steady_timer::time_point::max());
-      co_await forever.async_wait(kUseTuple);
-    };
-    // The first to finish cancels the other. Which finished first does not decide the outcome
-    // (both can complete in the same turn of the loop): a handler that produced its answer wins.
-    auto [order, handle_error, handled, watch_error] =
-        co_await asio::experimental::make_parallel_group(asio::co_spawn(ioc_, handle(), asio::deferred),
-                                                         asio::co_spawn(ioc_, watch_peer(), asio::deferred))
-            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-    (void)order;
-    (void)handle_error;
-    (void)watch_error;
+        co_return response;
+      };
+      auto watch_peer = [&]() -> asio::awaitable<void> {
+        auto [rec, rn] = co_await ReadSomeForWatch(stream, buffer.prepare(4096));
+        if (rec) co_return;  // EOF, reset, or cancelled (by the handler finishing or a forced stop)
+        buffer.commit(rn);
+        // The read may have completed just as the handler finished: then do not start a new wait.
+        if (handler_done) co_return;
+        // A pipelining client: it is still there; wait until the handler is done (that cancels us).
+        asio::steady_timer forever(ioc_, asio::steady_timer::time_point::max());
+        co_await forever.async_wait(kUseTuple);
+      };
+      // The first to finish cancels the other. Which finished first does not decide the outcome
+      // (both can complete in the same turn of the loop): a handler that produced its answer wins.
+      auto [order, handle_error, response, watch_error] =
+          co_await asio::experimental::make_parallel_group(asio::co_spawn(ioc_, handle(), asio::deferred),
+                                                           asio::co_spawn(ioc_, watch_peer(), asio::deferred))
+              .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+      (void)order;
+      (void)handle_error;
+      (void)watch_error;
+      handled = std::move(response);
+    }
     if (!handler_done || session->force_closed) {
       if (observer_) {
         observer_({request_id, request.method_string(), matched ? ctx.route : "unmatched",
@@ -398,6 +437,7 @@ asio::awaitable<void> Server::Shutdown(std::chrono::steady_clock::time_point dea
     spdlog::warn("shutdown deadline reached with {} request(s) in flight: cancelling them", sessions_.size());
     for (auto& s : sessions_) {
       s.force_closed = true;
+      if (s.watch->active) s.watch->cancel.emit(asio::cancellation_type::terminal);
       s.stream.socket().cancel(ignored);
     }
     auto hard_deadline = std::chrono::steady_clock::now() + 2s;

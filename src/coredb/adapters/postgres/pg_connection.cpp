@@ -456,9 +456,20 @@ void Connection::TakeRow(const PGresult* row) {
   if (!sink_->OnRow(static_cast<std::size_t>(sink_index_[command_]), row)) RequestCancel();
 }
 
-awaitable<Connection::PumpOutcome> Connection::Pump(Clock::time_point deadline) {
+awaitable<Connection::PumpOutcome> Connection::Pump(Clock::time_point deadline, bool just_sent) {
   while (pending_syncs_ > 0) {
     const int flush = PQflush(conn_);
+    if (just_sent && flush == 0) {
+      // The whole pipeline has just gone out: its answer is not read yet, so a recv now would
+      // only fail with EAGAIN (one system call per exchange). Wait for the socket first. Safe on
+      // the one event-loop thread: no epoll_wait runs between the send and this wait's start,
+      // so the answer's readiness edge reaches the wait.
+      just_sent = false;
+      const Ready ready = co_await WaitSocket(true, false, deadline);
+      if (ready != Ready::kRead) co_return NotReady(ready);
+      continue;
+    }
+    just_sent = false;
     if (flush < 0 || PQconsumeInput(conn_) != 1) {
       MarkBroken(MapConnectionError("lost the connection to PostgreSQL", PQerrorMessage(conn_)));
       co_return PumpOutcome::kBroken;
@@ -519,17 +530,19 @@ awaitable<Connection::PumpOutcome> Connection::Pump(Clock::time_point deadline) 
       co_return PumpOutcome::kBroken;
     }
     const Ready ready = co_await WaitSocket(true, flush == 1, deadline);
-    switch (ready) {
-      case Ready::kRead:
-      case Ready::kWrite: break;
-      case Ready::kTimeout: co_return PumpOutcome::kTimeout;
-      case Ready::kCancelled: co_return PumpOutcome::kCancelled;
-      case Ready::kError:
-        MarkBroken(Error(ErrorCode::kDatabaseUnavailable, "lost the connection to PostgreSQL (socket error)"));
-        co_return PumpOutcome::kBroken;
-    }
+    if (ready != Ready::kRead && ready != Ready::kWrite) co_return NotReady(ready);
   }
   co_return PumpOutcome::kDone;
+}
+
+Connection::PumpOutcome Connection::NotReady(Ready ready) {
+  switch (ready) {
+    case Ready::kTimeout: return PumpOutcome::kTimeout;
+    case Ready::kCancelled: return PumpOutcome::kCancelled;
+    default:
+      MarkBroken(Error(ErrorCode::kDatabaseUnavailable, "lost the connection to PostgreSQL (socket error)"));
+      return PumpOutcome::kBroken;
+  }
 }
 
 void Connection::FinishExchange() {
@@ -721,7 +734,7 @@ awaitable<Result<std::vector<PgResultPtr>>> Connection::ExchangeOnce(std::span<c
   rows_taken_ = 0;
   if (auto sent = SendPipeline(commands); !sent) co_return sent.error();
 
-  PumpOutcome outcome = co_await Pump(start + timeout + kCancelGrace);
+  PumpOutcome outcome = co_await Pump(start + timeout + kCancelGrace, /*just_sent=*/true);
   if (outcome == PumpOutcome::kTimeout) {
     // The server did not enforce statement_timeout (or its answer is stuck): cancel from here.
     RequestCancel();

@@ -221,7 +221,9 @@ class Connection {
   // (nothing is awaited).
   Result<void> SendPipeline(std::span<const Command> commands);
   // Flushes and reads until every Sync sent has been answered, or the deadline passes.
-  boost::asio::awaitable<PumpOutcome> Pump(std::chrono::steady_clock::time_point deadline);
+  // just_sent: called right after SendPipeline (waits for the answer before the first read).
+  boost::asio::awaitable<PumpOutcome> Pump(std::chrono::steady_clock::time_point deadline, bool just_sent = false);
+  PumpOutcome NotReady(Ready ready);  // a wait that ended without readiness, as Pump's outcome
   boost::asio::awaitable<Ready> WaitSocket(bool want_read, bool want_write,
                                           std::chrono::steady_clock::time_point deadline);
   // Drains and settles a pending cancel before a new command; false when the connection broke.
