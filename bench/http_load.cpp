@@ -4,11 +4,15 @@
 // (a few hundred thousand samples at most: cheaper and exacter than a histogram), and one
 // machine-readable line is printed at the end:
 //   RESULT requests=.. ok=.. errors=.. non2xx=.. io_errors=.. rps=.. p50_ms=.. p90_ms=.. p99_ms=.. max_ms=..
+// With --idle-connections N it first opens N more keep-alive connections, each sending one
+// `GET /health/live` and then staying idle (holding the socket) until the run ends.
 // The body is a template: `{{rand:A:B}}` becomes a uniform random integer in [A, B] per request.
 // Every wait has a deadline (connect, each request), and the run ends by itself.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -31,6 +35,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <future>
 #include <list>
 #include <memory>
 #include <optional>
@@ -74,11 +79,17 @@ constexpr const char* kUsage =
     "                          (each sends on its own schedule; latency counts from the scheduled\n"
     "                          time, so a stall is not hidden by the requests it delayed). Default:\n"
     "                          closed loop (each connection sends as soon as it has its answer)\n"
+    "  --idle-connections N    before the load, open N more keep-alive connections; each sends one\n"
+    "                          complete 'GET /health/live' (a real HTTP keep-alive connection),\n"
+    "                          reads the answer, then stays idle until the run ends. The load's\n"
+    "                          warm-up starts once they are all open (stderr says when). Raises\n"
+    "                          the soft RLIMIT_NOFILE as needed (default 0)\n"
     "\n"
-    "Prints one line 'RESULT requests=.. ok=.. errors=.. rps=.. p50_ms=.. p90_ms=.. p99_ms=.. max_ms=..'\n"
-    "on stdout (rps and percentiles over 2xx answers completed inside the measured window) and\n"
-    "the first error body on stderr. Exit status: 0 no errors, 1 some errors or no answer at all,\n"
-    "2 bad arguments.\n";
+    "Prints one line 'RESULT requests=.. ok=.. errors=.. rps=.. p50_ms=.. p90_ms=.. p99_ms=.. max_ms=..\n"
+    "body_bytes=.. idle_open=..' on stdout (rps, percentiles and body bytes over the 2xx answers\n"
+    "completed inside the measured window; idle_open: idle connections still open at its end) and\n"
+    "the first error body on stderr. Exit status: 0 no errors, 1 some errors (an idle connection\n"
+    "that failed or was closed counts) or no answer at all, 2 bad arguments.\n";
 
 // ---------------------------------------------------------------------------------------------
 // options
@@ -103,6 +114,7 @@ struct Options {
   double connect_timeout_s = 5;
   std::string label;
   double rate = 0;  // requests per second in all; 0: closed loop
+  std::size_t idle_connections = 0;
 };
 
 [[noreturn]] void UsageError(const std::string& message) {
@@ -192,6 +204,8 @@ Options ParseOptions(int argc, char** argv) {
       o.label = value;
     } else if (flag == "--rate") {
       o.rate = ParsePositive(flag, value, false);
+    } else if (flag == "--idle-connections") {
+      o.idle_connections = static_cast<std::size_t>(ParsePositive(flag, value, true));
     } else {
       UsageError("unknown option " + flag);
     }
@@ -199,6 +213,7 @@ Options ParseOptions(int argc, char** argv) {
   if (!have_url) UsageError("--url is required");
   if (o.connections == 0 || o.connections > 10000) UsageError("--connections must be 1..10000");
   if (o.threads == 0 || o.threads > 64) UsageError("--threads must be 1..64");
+  if (o.idle_connections > 60000) UsageError("--idle-connections must be 0..60000");
   o.threads = std::min(o.threads, o.connections);
   o.method = method.value_or(o.body_template ? http::verb::post : http::verb::get);
   if (o.method == http::verb::get && o.body_template) UsageError("--body needs --method POST");
@@ -285,6 +300,7 @@ struct Stats {
   std::uint64_t io_errors = 0;
   std::uint64_t reconnects = 0;
   std::uint64_t warmup_errors = 0;  // not in `errors`: the window's figures do not include them
+  std::uint64_t body_bytes = 0;     // bytes of the bodies of the 2xx answers counted in `ok`
   std::optional<std::string> first_error;
 };
 
@@ -437,6 +453,7 @@ class Worker {
                    "HTTP " + std::to_string(status) + ": " + response.body().substr(0, kMaxErrorBodyShown));
       } else if (finished >= window_.measure_from) {
         ++stats_.ok;
+        stats_.body_bytes += response.body().size();
         auto us = std::chrono::duration_cast<std::chrono::microseconds>(finished - started).count();
         stats_.latencies_us.push_back(static_cast<std::uint32_t>(std::min<std::int64_t>(us, UINT32_MAX)));
       }
@@ -458,6 +475,138 @@ class Worker {
   bool stopping_ = false;
   Stats stats_;
 };
+
+// --idle-connections: connections that each send one GET /health/live, read the answer, and
+// then hold the socket, idle, until Stop(). Their own event loop on their own thread, so the
+// load's loops never see them; a pending one-byte read on each notices a server that closes it.
+class IdleHolder {
+ public:
+  explicit IdleHolder(const Options& options) : options_(options), work_(asio::make_work_guard(ioc_)) {}
+  IdleHolder(const IdleHolder&) = delete;
+  IdleHolder& operator=(const IdleHolder&) = delete;
+  ~IdleHolder() { Stop(); }
+
+  // Opens them all, kOpeners at a time; returns once every one is open or has failed.
+  void Open() {
+    openers_ = std::min(kOpeners, options_.idle_connections);
+    auto ready = ready_.get_future();
+    thread_ = std::thread([this] { ioc_.run(); });
+    for (std::size_t i = 0; i < openers_; ++i) asio::co_spawn(ioc_, Opener(i), asio::detached);
+    ready.wait();
+  }
+
+  // Closes them (counting first how many were still open) and ends the thread.
+  void Stop() {
+    if (!thread_.joinable()) return;
+    asio::post(ioc_, [this] {
+      stopping_ = true;
+      open_at_stop_ = opened_ - closed_by_server_;
+      for (auto& s : streams_) s.close();
+    });
+    work_.reset();
+    thread_.join();
+  }
+
+  // Valid after Open() (opened, failed) and after Stop() (all).
+  std::size_t opened() const { return opened_; }
+  std::size_t failed() const { return failed_; }
+  std::size_t closed_by_server() const { return closed_by_server_; }
+  std::size_t open_at_stop() const { return open_at_stop_; }
+  const std::optional<std::string>& first_error() const { return first_error_; }
+
+ private:
+  static constexpr std::size_t kOpeners = 64;
+
+  static std::chrono::nanoseconds Seconds(double s) {
+    return std::chrono::nanoseconds(static_cast<std::int64_t>(s * 1e9));
+  }
+
+  void Fail(std::string message) {
+    ++failed_;
+    if (!first_error_) first_error_ = "idle connection: " + std::move(message);
+  }
+
+  asio::awaitable<void> Opener(std::size_t first) {
+    const tcp::endpoint endpoint(asio::ip::make_address_v4(options_.url.host), options_.url.port);
+    http::request<http::empty_body> request{http::verb::get, "/health/live", 11};
+    request.set(http::field::host, options_.url.host + ":" + std::to_string(options_.url.port));
+    request.set(http::field::user_agent, "coredb-http-load-idle");
+    request.keep_alive(true);
+    for (std::size_t i = first; i < options_.idle_connections; i += openers_) {
+      auto& stream = streams_.emplace_back(ioc_);
+      stream.expires_after(Seconds(options_.connect_timeout_s));
+      auto [ec] = co_await stream.async_connect(endpoint, kUseTuple);
+      if (ec) {
+        Fail("connect: " + ec.message());
+        stream.close();
+        continue;
+      }
+      stream.socket().set_option(tcp::no_delay(true));
+      stream.expires_after(Seconds(options_.timeout_s));
+      auto [write_ec, written] = co_await http::async_write(stream, request, kUseTuple);
+      beast::flat_buffer buffer;
+      http::response<http::string_body> response;
+      ec = write_ec;
+      if (!ec) {
+        auto [read_ec, read] = co_await http::async_read(stream, buffer, response, kUseTuple);
+        ec = read_ec;
+      }
+      if (ec || response.result_int() / 100 != 2 || !response.keep_alive()) {
+        Fail(ec ? "GET /health/live: " + ec.message()
+                : "GET /health/live answered HTTP " + std::to_string(response.result_int()) +
+                      (response.keep_alive() ? "" : " without keep-alive"));
+        stream.close();
+        continue;
+      }
+      stream.expires_never();
+      ++opened_;
+      asio::co_spawn(ioc_, Hold(stream), asio::detached);
+    }
+    if (++openers_done_ == openers_) ready_.set_value();
+  }
+
+  asio::awaitable<void> Hold(beast::tcp_stream& stream) {
+    char byte = 0;
+    auto [ec, n] = co_await stream.async_read_some(asio::buffer(&byte, 1), kUseTuple);
+    if (stopping_) co_return;
+    ++closed_by_server_;
+    if (!first_error_) {
+      first_error_ = std::string("idle connection: ") +
+                     (ec ? "closed by the server (" + ec.message() + ")" : "the server sent unrequested data");
+    }
+  }
+
+  const Options& options_;
+  asio::io_context ioc_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+  std::promise<void> ready_;
+  std::list<beast::tcp_stream> streams_;  // stable addresses: the coroutines hold references
+  std::size_t openers_ = 0;
+  std::size_t openers_done_ = 0;
+  std::size_t opened_ = 0;
+  std::size_t failed_ = 0;
+  std::size_t closed_by_server_ = 0;
+  std::size_t open_at_stop_ = 0;
+  bool stopping_ = false;
+  std::optional<std::string> first_error_;
+};
+
+// The load and the idle connections need a descriptor each: raise the soft limit to what they need.
+void RaiseFdLimit(std::size_t needed) {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= needed) return;
+  if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < needed) {
+    std::fprintf(stderr, "http_load: %zu connections need %zu file descriptors, the hard limit is %ju (ulimit -Hn)\n",
+                 needed - 32, needed, static_cast<std::uintmax_t>(rl.rlim_max));
+    std::exit(2);
+  }
+  rl.rlim_cur = needed;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    std::fprintf(stderr, "http_load: cannot raise RLIMIT_NOFILE to %zu\n", needed);
+    std::exit(2);
+  }
+}
 
 double PercentileMs(const std::vector<std::uint32_t>& sorted_us, double p) {
   if (sorted_us.empty()) return 0;
@@ -486,6 +635,19 @@ int main(int argc, char** argv) {
                options.url.target.c_str(), options.connections, options.threads, options.warmup_s, options.duration_s,
                options.label.empty() ? "" : ", label ", options.label.c_str());
 
+  RaiseFdLimit(options.connections + options.idle_connections + 32);
+  std::optional<IdleHolder> idle;
+  if (options.idle_connections > 0) {
+    const auto opening = Clock::now();
+    idle.emplace(options);
+    idle->Open();
+    std::fprintf(stderr, "http_load: %zu idle connections open, %zu failed, in %.1f s\n", idle->opened(), idle->failed(),
+                 std::chrono::duration<double>(Clock::now() - opening).count());
+  }
+  // bench/run waits for this line before it samples the window's CPU (after the idle ones opened).
+  std::fprintf(stderr, "http_load: load starts\n");
+  std::fflush(stderr);
+
   const double cpu_before = CpuSeconds();
   const auto start = Clock::now();
   const auto after = [start](double s) {
@@ -504,6 +666,7 @@ int main(int argc, char** argv) {
   for (std::size_t t = 1; t < workers.size(); ++t) threads.emplace_back([&w = *workers[t]] { w.Run(); });
   workers[0]->Run();
   for (auto& t : threads) t.join();
+  if (idle) idle->Stop();
   const double cpu_s = CpuSeconds() - cpu_before;
   const double wall_s = std::chrono::duration<double>(Clock::now() - start).count();
 
@@ -516,6 +679,7 @@ int main(int argc, char** argv) {
     total.io_errors += s.io_errors;
     total.reconnects += s.reconnects;
     total.warmup_errors += s.warmup_errors;
+    total.body_bytes += s.body_bytes;
     if (!total.first_error && s.first_error) total.first_error = std::move(s.first_error);
   }
   std::sort(total.latencies_us.begin(), total.latencies_us.end());
@@ -525,16 +689,24 @@ int main(int argc, char** argv) {
   const std::uint64_t errors = total.non2xx + total.io_errors;
 
   if (total.first_error) std::fprintf(stderr, "http_load: first error: %s\n", total.first_error->c_str());
+  const std::size_t idle_failed = idle ? idle->failed() : 0;
+  const std::size_t idle_closed = idle ? idle->closed_by_server() : 0;
+  if (idle && idle->first_error()) {
+    std::fprintf(stderr, "http_load: first idle-connection error: %s\n", idle->first_error()->c_str());
+  }
   std::printf("RESULT%s%s requests=%" PRIu64 " ok=%" PRIu64 " errors=%" PRIu64 " non2xx=%" PRIu64
               " io_errors=%" PRIu64 " warmup_errors=%" PRIu64 " reconnects=%" PRIu64
               " connections=%zu threads=%zu duration_s=%g rps=%.1f mean_ms=%.3f p50_ms=%.3f"
-              " p90_ms=%.3f p95_ms=%.3f p99_ms=%.3f max_ms=%.3f cpu_s=%.2f cpu_pct=%.0f\n",
+              " p90_ms=%.3f p95_ms=%.3f p99_ms=%.3f max_ms=%.3f cpu_s=%.2f cpu_pct=%.0f body_bytes=%" PRIu64
+              " body_bytes_per_s=%.0f idle_requested=%zu idle_open=%zu idle_failed=%zu idle_closed=%zu\n",
               options.label.empty() ? "" : " label=", options.label.c_str(), total.ok + total.non2xx, total.ok,
               errors, total.non2xx, total.io_errors, total.warmup_errors, total.reconnects, options.connections,
               options.threads, options.duration_s, static_cast<double>(total.ok) / options.duration_s, mean_ms,
               PercentileMs(total.latencies_us, 50), PercentileMs(total.latencies_us, 90),
               PercentileMs(total.latencies_us, 95), PercentileMs(total.latencies_us, 99), total.latencies_us.empty() ? 0.0 : total.latencies_us.back() / 1000.0,
-              cpu_s, wall_s > 0 ? 100.0 * cpu_s / wall_s : 0.0);
+              cpu_s, wall_s > 0 ? 100.0 * cpu_s / wall_s : 0.0, total.body_bytes,
+              static_cast<double>(total.body_bytes) / options.duration_s, options.idle_connections,
+              idle ? idle->open_at_stop() : 0, idle_failed, idle_closed);
   std::fflush(stdout);
-  return errors == 0 && total.ok > 0 ? 0 : 1;
+  return errors == 0 && total.ok > 0 && idle_failed == 0 && idle_closed == 0 ? 0 : 1;
 }
