@@ -32,6 +32,8 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kHeaderLimit = 16 * 1024;
 constexpr auto kWriteTimeout = 30s;
 constexpr auto kTlsHandshakeTimeout = 10s;
+// How long a plain-HTTP request runs before its peer is watched (a hang-up is seen within twice this).
+constexpr auto kWatchDelay = 20ms;
 
 bool ValidRequestId(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
@@ -54,10 +56,14 @@ asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> ReadSomeForW
 // Plain HTTP's peer watch: a one-byte MSG_PEEK receive outstanding while a handler runs. EOF or
 // a reset cancels the handler through `cancel`; bytes of a pipelined next request stay in the
 // kernel for the next read. Shared with the receive's completion, which may run after the session.
+// Started only for a request still running after kWatchDelay (WatchSweep): most answers are
+// written before, and so never pay the receive's system call.
 struct PeerWatch {
   asio::cancellation_signal cancel;
   std::array<char, 1> peek{};
+  std::chrono::steady_clock::time_point since;  // the handler's start
   bool active = false;   // a handler is running
+  bool watched = false;  // the receive was started for this request
   bool pending = false;  // the receive is outstanding
 };
 
@@ -81,6 +87,7 @@ struct Server::Session {
   explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
   beast::tcp_stream stream;
   std::shared_ptr<PeerWatch> watch = std::make_shared<PeerWatch>();
+  std::list<Session*>::iterator in_flight;  // in Server::in_flight_ while watch->active
   bool handling = false;     // a request is being handled: let it finish on shutdown
   bool force_closed = false;  // shutdown deadline passed: the handler is being cancelled
 };
@@ -131,6 +138,7 @@ Result<void> Server::Listen() {
 }
 
 void Server::Start() {
+  asio::co_spawn(ioc_, WatchSweep(), asio::detached);
   asio::co_spawn(ioc_, AcceptLoop(), [](std::exception_ptr e) {
     if (e) {
       try {
@@ -172,6 +180,23 @@ asio::awaitable<void> Server::AcceptLoop() {
       }
       sessions_.erase(it);
     });
+  }
+}
+
+asio::awaitable<void> Server::WatchSweep() {
+  asio::steady_timer tick(ioc_);
+  for (;;) {
+    tick.expires_after(kWatchDelay);
+    auto [ec] = co_await tick.async_wait(kUseTuple);
+    if (ec || (stopping_ && sessions_.empty())) co_return;
+    const auto cutoff = std::chrono::steady_clock::now() - kWatchDelay;
+    for (Session* s : in_flight_) {
+      PeerWatch& watch = *s->watch;
+      if (watch.since > cutoff) break;  // oldest first: the rest are younger
+      if (watch.watched) continue;
+      watch.watched = true;
+      WatchPeer(s->stream.socket(), s->watch);
+    }
   }
 }
 
@@ -356,9 +381,12 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
       // One coroutine for the handler, cancelled through the watch's signal.
       const std::shared_ptr<PeerWatch>& watch = session->watch;
       watch->active = true;
-      WatchPeer(lowest.socket(), watch);
+      watch->watched = false;
+      watch->since = started;
+      session->in_flight = in_flight_.insert(in_flight_.end(), &*session);
       auto [handler_error, response] = co_await asio::co_spawn(
           ioc_, Dispatch(request, ctx, matched), asio::bind_cancellation_slot(watch->cancel.slot(), kUseTuple));
+      in_flight_.erase(session->in_flight);
       watch->active = false;
       boost::system::error_code ignored;
       if (watch->pending) lowest.socket().cancel(ignored);

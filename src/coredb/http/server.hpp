@@ -69,6 +69,7 @@ class Server {
  private:
   struct Session;
   boost::asio::awaitable<void> AcceptLoop();
+  boost::asio::awaitable<void> WatchSweep();
   boost::asio::awaitable<void> RunSession(std::list<Session>::iterator session);
   // The request loop on `stream`: the session's TCP stream, or the TLS stream over it (TLS_CERT).
   template <class Stream>
@@ -85,6 +86,7 @@ class Server {
   std::uint16_t port_ = 0;
   std::unique_ptr<boost::asio::ssl::context> tls_;  // set by Listen() when TLS_CERT/TLS_KEY are given
   bool stopping_ = false;
+  std::list<Session*> in_flight_;  // plain-HTTP requests being handled, oldest first (WatchSweep)
   std::list<Session> sessions_;
   std::mt19937_64 rng_;
   std::size_t max_sessions_ = 10000;

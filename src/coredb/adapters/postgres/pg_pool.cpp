@@ -19,6 +19,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// Idle for less than this: taken without the poll(2) that finds a backend gone while idle.
+constexpr auto kFreshIdle = std::chrono::milliseconds(1);
+
 // Background work (connect, drain, reset) has no caller to report to: log what escapes.
 void LogEscapedException(std::exception_ptr e, const char* what) {
   if (!e) return;
@@ -183,8 +186,11 @@ std::unique_ptr<Connection> Pool::TakeIdle(std::string_view session_owner) {
       }
     }
     std::unique_ptr<Connection> connection = std::move(pick->connection);
+    const bool fresh = Clock::now() - pick->since < kFreshIdle;
     idle_.erase(pick);
-    if (connection->LooksHealthyWhileIdle()) return connection;
+    // A connection that came back a moment ago skips the check (a poll(2) per request under
+    // load): the check is a best effort anyway, a backend can go right after it.
+    if (fresh ? !connection->broken() : connection->LooksHealthyWhileIdle()) return connection;
     CloseConnection(std::move(connection), "went away while idle (server restarted or terminated it)");
   }
   return nullptr;
