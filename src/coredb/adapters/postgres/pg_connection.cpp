@@ -460,10 +460,9 @@ awaitable<Connection::PumpOutcome> Connection::Pump(Clock::time_point deadline, 
   while (pending_syncs_ > 0) {
     const int flush = PQflush(conn_);
     if (just_sent && flush == 0) {
-      // The whole pipeline has just gone out: its answer is not read yet, so a recv now would
-      // only fail with EAGAIN (one system call per exchange). Wait for the socket first. Safe on
-      // the one event-loop thread: no epoll_wait runs between the send and this wait's start,
-      // so the answer's readiness edge reaches the wait.
+      // The whole pipeline has just gone out: a recv now would usually fail with EAGAIN (a
+      // wasted system call per exchange). Wait for the socket first: Asio starts this wait with
+      // an epoll_ctl(MOD) that re-arms the descriptor, so an answer already there is reported.
       just_sent = false;
       const Ready ready = co_await WaitSocket(true, false, deadline);
       if (ready != Ready::kRead) co_return NotReady(ready);
