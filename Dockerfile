@@ -19,11 +19,13 @@ RUN apt-get update \
       build-essential cmake pkg-config \
       libboost1.81-dev libboost-json1.81-dev \
       libpq-dev libhiredis-dev libspdlog-dev libfmt-dev libssl-dev \
+      python3 python3-yaml \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
 COPY cmake/ cmake/
 COPY migrations/ migrations/
+COPY docs/openapi.yaml docs/openapi.yaml
 COPY src/ src/
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOREDB_BUILD_TESTS=OFF -DCOREDB_BUILD_BENCH=OFF \
  && cmake --build /build --target coredb -j"$(nproc)" \

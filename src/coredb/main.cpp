@@ -48,6 +48,12 @@ int main(int argc, char** argv) {
   }
   // Before the load below: `config print` shows an invalid configuration too.
   if (line.command == Command::kConfig) return coredb::app::RunConfigCommand(line);
+  if (line.command == Command::kRoutes) {
+    coredb::observability::InitLogging("error");  // stdout is the table
+    const int code = coredb::app::PrintRoutes(line.json);
+    coredb::observability::ShutdownLogging();
+    return code;
+  }
   if (line.command == Command::kReset && !line.force &&
       !coredb::app::IsDevelopmentEnvironment(Env("COREDB_ENV"), Env("NODE_ENV"))) {
     std::fprintf(stderr,

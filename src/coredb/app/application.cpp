@@ -16,6 +16,7 @@
 #include "coredb/http/handlers/health_handler.hpp"
 #include "coredb/http/handlers/metrics_handler.hpp"
 #include "coredb/http/handlers/migrations_handler.hpp"
+#include "coredb/http/handlers/openapi_handler.hpp"
 #include "coredb/http/handlers/platform_handler.hpp"
 #include "coredb/http/handlers/query_handler.hpp"
 #include "coredb/http/handlers/saga_handler.hpp"
@@ -34,6 +35,7 @@
 #include "coredb/vectors/vector_store.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -252,6 +254,7 @@ struct Service {
     vector_backend.SetObserver(
         [this](double seconds, const Error* error) { metrics.ObserveQuery(Database::kVector, seconds, error); });
     http::RegisterHealthRoutes(router, health);
+    http::RegisterOpenApiRoutes(router);
     http::RegisterMetricsRoutes(router, {metrics, [this] { return MetricsSnapshot(); }, authenticator, cfg.metrics_token});
     http::RegisterQueryRoutes(router,
                               {pg_backend, vector_backend, redis_backend, sessions, cache, cfg.default_query_timeout, &idempotency});
@@ -479,6 +482,30 @@ int Serve(const config::Config& cfg) {
   });
   service->ioc.run();
   return exit_code;
+}
+
+std::vector<http::RouteEntry> RouteTable() {
+  // Built as Serve builds it; nothing connects (pools open lazily, Redis clients are not started).
+  const config::Config cfg;
+  Service service(cfg);
+  return service.router.Routes();
+}
+
+int PrintRoutes(bool json) {
+  const auto routes = RouteTable();
+  if (json) {
+    boost::json::array out;
+    for (const auto& r : routes) {
+      out.push_back(boost::json::object{
+          {"method", r.method}, {"path", r.path_template}, {"access", http::AccessName(r.access)}});
+    }
+    std::printf("%s\n", boost::json::serialize(out).c_str());
+    return 0;
+  }
+  for (const auto& r : routes) {
+    std::printf("%-7s %-40s %s\n", r.method.c_str(), r.path_template.c_str(), http::AccessName(r.access));
+  }
+  return 0;
 }
 
 int CheckHealth(const config::Config& cfg) {

@@ -84,6 +84,12 @@ constexpr CommandInfo kCommands[] = {
      "default), passwords and tokens masked, then the connection settings derived from them; exit 2\n"
      "when the configuration is invalid (its problems on stderr), as serve would.\n"
      "vars: the names of those variables, one per line (what a deployment may set).\n"},
+    {Command::kRoutes, "routes", "list the HTTP routes the service serves (method, path, access)",
+     "usage: coredb routes [--json]\n\n"
+     "Prints the route table the service builds, one route a line: method, path template and who may\n"
+     "call it (public, authenticated, admin). Needs no configuration and connects nowhere. The\n"
+     "OpenAPI document (GET /openapi.json, docs/openapi.yaml) describes exactly these routes.\n\n"
+     "  --json                 [{method, path, access}, ...]\n"},
 };
 
 const CommandInfo* FindCommand(std::string_view name) {
@@ -117,7 +123,7 @@ bool TakesOption(Command command, std::string_view option) {
   if (option == "--steps") return command == Command::kRollback;
   if (option == "--force") return command == Command::kReset;
   if (option == "--live") return command == Command::kHealth;
-  if (option == "--json") return command == Command::kStatus || command == Command::kClients;
+  if (option == "--json") return command == Command::kStatus || command == Command::kClients || command == Command::kRoutes;
   if (option == "--name" || option == "--scopes" || option == "--quota-per-minute" || option == "--quota-per-day" ||
       option == "--pg-role" || option == "--cache-prefix") {
     return command == Command::kClients;

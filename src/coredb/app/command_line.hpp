@@ -11,7 +11,7 @@
 
 namespace coredb::app {
 
-enum class Command { kServe, kHealth, kMigrate, kRollback, kStatus, kReset, kSeed, kClients, kConfig, kHelp, kVersion };
+enum class Command { kServe, kHealth, kMigrate, kRollback, kStatus, kReset, kSeed, kClients, kConfig, kRoutes, kHelp, kVersion };
 
 enum class ClientsAction { kNone, kAdd, kList, kRevoke };
 
@@ -23,7 +23,7 @@ struct CommandLine {
   std::optional<int> target;                                   // migrate --target V
   int steps = 1;                                               // rollback --steps N
   bool force = false;                                          // reset --force
-  bool json = false;                                           // status --json
+  bool json = false;                                           // status, clients list, routes --json
   bool live = false;                                           // health --live
   ConfigAction config_action = ConfigAction::kNone;            // config print|vars
   std::optional<std::chrono::milliseconds> lock_timeout;       // migrate, rollback, reset

@@ -34,6 +34,15 @@ std::optional<Error> AccessDenied(Access access, const Principal& principal) {
   return std::nullopt;
 }
 
+const char* AccessName(Access access) {
+  switch (access) {
+    case Access::kPublic: return "public";
+    case Access::kAuthenticated: return "authenticated";
+    case Access::kAdmin: return "admin";
+  }
+  return "authenticated";
+}
+
 Result<void> RequireScope(const Principal& principal, Scope scope, const char* what) {
   if (principal.Allows(scope)) return {};
   const char* name = scope == Scope::kRead ? "read" : scope == Scope::kWrite ? "write" : "admin";
@@ -63,6 +72,15 @@ void Router::Add(beast_http::verb method, std::string path_template, Access acce
     }
     return false;
   });
+}
+
+std::vector<RouteEntry> Router::Routes() const {
+  std::vector<RouteEntry> out;
+  out.reserve(routes_.size());
+  for (const auto& c : routes_) {
+    out.push_back({std::string(beast_http::to_string(c.route.method)), c.route.path_template, c.route.access});
+  }
+  return out;
 }
 
 Router::Match Router::Find(beast_http::verb method, std::string_view path) const {

@@ -54,6 +54,9 @@ std::optional<Error> AccessDenied(Access access, const Principal& principal);
 // the caller's scopes allow `scope` (write includes read, admin both).
 Result<void> RequireScope(const Principal& principal, Scope scope, const char* what);
 
+// "public", "authenticated" or "admin": how `coredb routes` and the OpenAPI check name it.
+const char* AccessName(Access access);
+
 struct Route {
   beast_http::verb method;
   std::string path_template;
@@ -61,9 +64,20 @@ struct Route {
   Handler handler;
 };
 
+// One line of the route table, without its handler.
+struct RouteEntry {
+  std::string method;  // "GET", "POST", ...
+  std::string path_template;
+  Access access = Access::kAuthenticated;
+};
+
 class Router {
  public:
   void Add(beast_http::verb method, std::string path_template, Access access, Handler handler);
+
+  // Every route, most specific first: what the OpenAPI document must describe, no more, no less
+  // (tests/unit/openapi_test.cpp, `coredb routes`).
+  std::vector<RouteEntry> Routes() const;
 
   struct Match {
     const Route* route = nullptr;                               // null: no route for this method
