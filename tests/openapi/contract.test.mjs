@@ -674,5 +674,5 @@ test('coverage: every operation answered a success and an error, each checked ag
     documented += statuses.length;
     checked += statuses.filter((s) => seen.get(key)?.has(Number(s))).length;
   }
-  console.log(`# ${operations.size} operations; ${checked} of ${documented} documented (operation, status) pairs answered and validated`);
+  console.log(`coverage: ${operations.size} operations; ${checked} of ${documented} documented (operation, status) pairs answered and validated`);
 });

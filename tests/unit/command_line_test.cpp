@@ -91,6 +91,19 @@ TEST(CommandLine, EveryCommandHasHelpNamingItsOptions) {
   EXPECT_NE(HelpText(Command::kSeed).find("usage: coredb seed"), std::string::npos);
 }
 
+TEST(CommandLine, RoutesTakesOnlyJson) {
+  auto plain = ParseCommandLine({"routes"});
+  ASSERT_TRUE(plain.ok()) << plain.error;
+  EXPECT_EQ(plain.line.command, Command::kRoutes);
+  EXPECT_FALSE(plain.line.json);
+  auto json = ParseCommandLine({"routes", "--json"});
+  ASSERT_TRUE(json.ok()) << json.error;
+  EXPECT_TRUE(json.line.json);
+  EXPECT_FALSE(ParseCommandLine({"routes", "--force"}).ok());
+  EXPECT_FALSE(ParseCommandLine({"routes", "extra"}).ok());
+  EXPECT_NE(HelpText(Command::kRoutes).find("--json"), std::string::npos);
+}
+
 TEST(CommandLine, DevelopmentIsCoredbEnvFirstThenNodeEnv) {
   EXPECT_TRUE(IsDevelopmentEnvironment("development", std::nullopt));
   EXPECT_TRUE(IsDevelopmentEnvironment(std::nullopt, "development"));
