@@ -35,6 +35,9 @@ while (argv.length && argv[0] !== '--') {
   } else die(`unknown option '${arg}'`);
 }
 argv.shift();
+if (['warn', 'error', 'critical', 'off'].includes(extraEnv.LOG_LEVEL ?? process.env.LOG_LEVEL)) {
+  die('LOG_LEVEL must be info or lower: the service\'s "listening" line (info) gives its port');
+}
 if (!coredb || !existsSync(coredb)) die(`--coredb must name the built binary (got '${coredb}')`);
 if (argv.length === 0) die('no command after --');
 for (const name of ['DATABASE_URL', 'PG_SUPERUSER_URL', 'REDIS_URL', 'VECTOR_URL']) {
