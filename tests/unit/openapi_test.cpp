@@ -103,7 +103,8 @@ std::vector<std::string> AccessMismatches(const std::vector<http::RouteEntry>& r
       continue;
     }
     const std::string scope = *s.bearer_scopes.begin();
-    if (r.access == http::Access::kAdmin && scope != "admin") problems.push_back(key + " is admin-only, documented as " + scope);
+    if (r.access == http::Access::kAdmin && scope != "admin")
+      problems.push_back(key + " is admin-only, documented as " + scope);
     if (scope != "read" && scope != "write" && scope != "admin") problems.push_back(key + ": unknown scope " + scope);
   }
   return problems;
@@ -156,7 +157,8 @@ TEST(OpenApi, TheAccessCheckFindsAPublicRouteThatAsksForATokenAndAnAdminRouteDoc
   auto doc = json::parse(R"({"security":[{"bearer":["read"]}],"paths":{
       "/health":{"get":{}},
       "/x":{"post":{"security":[{"bearer":["write"]}]}},
-      "/y":{"get":{"security":[]}}}})").as_object();
+      "/y":{"get":{"security":[]}}}})")
+                 .as_object();
   const std::vector<http::RouteEntry> routes{{"GET", "/health", http::Access::kPublic},
                                              {"POST", "/x", http::Access::kAdmin},
                                              {"GET", "/y", http::Access::kAuthenticated}};
@@ -238,7 +240,8 @@ TEST(OpenApi, EveryOperationDocumentsItsParametersAndAnswers) {
       if (!s.anonymous && !responses.contains("401")) problems.push_back(key + ": needs a token, 401 not documented");
       if (op.contains("requestBody")) {
         for (const char* status : {"400", "415"}) {
-          if (!responses.contains(status)) problems.push_back(key + ": takes a JSON body, " + status + " not documented");
+          if (!responses.contains(status))
+            problems.push_back(key + ": takes a JSON body, " + status + " not documented");
         }
       }
     }

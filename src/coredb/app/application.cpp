@@ -34,14 +34,14 @@
 #include "coredb/sessions/session_manager.hpp"
 #include "coredb/vectors/vector_store.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/json/serialize.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/serialize.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -496,8 +496,8 @@ int PrintRoutes(bool json) {
   if (json) {
     boost::json::array out;
     for (const auto& r : routes) {
-      out.push_back(boost::json::object{
-          {"method", r.method}, {"path", r.path_template}, {"access", http::AccessName(r.access)}});
+      out.push_back(
+          boost::json::object{{"method", r.method}, {"path", r.path_template}, {"access", http::AccessName(r.access)}});
     }
     std::printf("%s\n", boost::json::serialize(out).c_str());
     return 0;

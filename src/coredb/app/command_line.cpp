@@ -123,7 +123,9 @@ bool TakesOption(Command command, std::string_view option) {
   if (option == "--steps") return command == Command::kRollback;
   if (option == "--force") return command == Command::kReset;
   if (option == "--live") return command == Command::kHealth;
-  if (option == "--json") return command == Command::kStatus || command == Command::kClients || command == Command::kRoutes;
+  if (option == "--json") {
+    return command == Command::kStatus || command == Command::kClients || command == Command::kRoutes;
+  }
   if (option == "--name" || option == "--scopes" || option == "--quota-per-minute" || option == "--quota-per-day" ||
       option == "--pg-role" || option == "--cache-prefix") {
     return command == Command::kClients;

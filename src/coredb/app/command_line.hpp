@@ -11,7 +11,20 @@
 
 namespace coredb::app {
 
-enum class Command { kServe, kHealth, kMigrate, kRollback, kStatus, kReset, kSeed, kClients, kConfig, kRoutes, kHelp, kVersion };
+enum class Command {
+  kServe,
+  kHealth,
+  kMigrate,
+  kRollback,
+  kStatus,
+  kReset,
+  kSeed,
+  kClients,
+  kConfig,
+  kRoutes,
+  kHelp,
+  kVersion
+};
 
 enum class ClientsAction { kNone, kAdd, kList, kRevoke };
 

@@ -36,9 +36,12 @@ std::optional<Error> AccessDenied(Access access, const Principal& principal) {
 
 const char* AccessName(Access access) {
   switch (access) {
-    case Access::kPublic: return "public";
-    case Access::kAuthenticated: return "authenticated";
-    case Access::kAdmin: return "admin";
+    case Access::kPublic:
+      return "public";
+    case Access::kAuthenticated:
+      return "authenticated";
+    case Access::kAdmin:
+      return "admin";
   }
   return "authenticated";
 }
