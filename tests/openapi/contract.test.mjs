@@ -90,7 +90,6 @@ function errorsOf(v) {
 
 // The operation a request reaches, as the router finds it: literal segments beat parameters.
 function findOperation(method, path) {
-  const segments = path.split('?')[0].split('/').filter(Boolean);
   let best = null;
   let pathKnown = false;
   for (const entry of operations.values()) {
@@ -99,7 +98,6 @@ function findOperation(method, path) {
     if (entry.method !== method) continue;
     if (!best || entry.score > best.score) best = entry;
   }
-  void segments;
   return { entry: best, pathKnown };
 }
 
@@ -226,11 +224,11 @@ test('the served document is OpenAPI 3.1 and every schema in it compiles (ajv st
     for (const method of METHODS) {
       const op = item[method];
       if (!op) continue;
-      const literals = template.split('/').filter((s) => s && !s.startsWith('{')).length;
-      // Specificity as the router orders it: the position of the first parameter segment.
+      // Specificity as the router orders it: literal segments beat parameters at the same
+      // position, so the later the first parameter, the more specific the template.
       const segs = template.split('/').filter(Boolean);
       const firstParam = segs.findIndex((s) => s.startsWith('{'));
-      const score = (firstParam === -1 ? 100 : firstParam) * 10 + literals;
+      const score = firstParam === -1 ? 100 : firstParam;
       const regex = new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`);
       const key = `${method.toUpperCase()} ${template}`;
       operations.set(key, { key, method: method.toUpperCase(), template, op, item, regex, score });
