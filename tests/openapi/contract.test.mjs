@@ -88,17 +88,19 @@ function errorsOf(v) {
   return ajv.errorsText(v.errors, { separator: '\n  ' });
 }
 
-// The operation a request reaches, as the router finds it: literal segments beat parameters.
+// The operation a request reaches, as the router finds it: the most specific template whose
+// shape fits the path (literal segments beat parameters), then the method among that template's.
 function findOperation(method, path) {
-  let best = null;
-  let pathKnown = false;
+  const bare = path.split('?')[0];
+  let template = null;
+  let score = -1;
   for (const entry of operations.values()) {
-    if (!entry.regex.test(path.split('?')[0])) continue;
-    pathKnown = true;
-    if (entry.method !== method) continue;
-    if (!best || entry.score > best.score) best = entry;
+    if (entry.regex.test(bare) && entry.score > score) {
+      template = entry.template;
+      score = entry.score;
+    }
   }
-  return { entry: best, pathKnown };
+  return { entry: template ? operations.get(`${method} ${template}`) ?? null : null, pathKnown: template !== null };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -618,6 +620,8 @@ test('health, metrics, the document, unknown routes and methods', async () => {
   const wrong = await call('PUT', '/api/v1/query', { body: {}, expect: 405 });
   assert.equal(wrong.headers.get('allow'), 'POST');
   await call('DELETE', '/health', { token: null, expect: 405 });
+  // "invalidate" is the literal route: GET on it is 405, not a read of the key "invalidate".
+  await call('GET', '/api/v1/cache/invalidate', { expect: 405 });
 });
 
 test('every token-protected operation answers 401 without a token', async () => {
