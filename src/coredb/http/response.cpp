@@ -2,6 +2,8 @@
 
 #include "coredb/core/json_writer.hpp"
 
+#include <boost/json/serialize.hpp>
+
 namespace coredb::http {
 
 Response JsonResponse(unsigned status, const boost::json::value& body) {
@@ -36,6 +38,12 @@ Response ErrorResponse(const Error& error) {
   r.error_code = ErrorCodeName(error.code);
   if (error.retry_after_seconds) r.headers.emplace_back("Retry-After", std::to_string(*error.retry_after_seconds));
   return r;
+}
+
+std::string ErrorLine(const Error& error) {
+  std::string line = boost::json::serialize(boost::json::object{{"error", ErrorJson(error)}});
+  line += '\n';
+  return line;
 }
 
 }  // namespace coredb::http

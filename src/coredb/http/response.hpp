@@ -4,9 +4,12 @@
 
 #include "coredb/core/error.hpp"
 
+#include <boost/asio/awaitable.hpp>
 #include <boost/json/value.hpp>
 
+#include <chrono>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -20,9 +23,38 @@ struct Response {
   const char* error_code = nullptr;  // set by ErrorResponse: the code for logs and metrics
 };
 
+// An answer written while the handler still runs (NDJSON streaming): the status line and headers,
+// then chunks (HTTP/1.1 chunked transfer encoding; to an HTTP/1.0 client, the bytes as they are
+// and the connection closed after). The server gives one to every handler
+// (RequestContext::stream); a handler that Begins it still returns a Response, whose body is not
+// sent (its status and error_code go to the request log).
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // Sends the status line and headers, once. False: the client is gone.
+  virtual boost::asio::awaitable<bool> Begin(unsigned status, std::string_view content_type) = 0;
+  // Sends `data` as one chunk; a reader that has not taken it by `deadline` is cut off (the
+  // connection closes). False: the client is gone or too slow; later calls fail at once.
+  virtual boost::asio::awaitable<bool> Write(std::string_view data,
+                                             std::chrono::steady_clock::time_point deadline) = 0;
+  // The end of the body (the last, empty chunk). False as for Write.
+  virtual boost::asio::awaitable<bool> End() = 0;
+
+  bool begun() const { return begun_; }
+  bool failed() const { return failed_; }
+  bool ended() const { return ended_; }
+
+ protected:
+  bool begun_ = false;
+  bool failed_ = false;
+  bool ended_ = false;
+};
+
 Response JsonResponse(unsigned status, const boost::json::value& body);
 // The error model of API.md: {"error": {"code", "message", ...}} with the mapped status.
 Response ErrorResponse(const Error& error);
 boost::json::object ErrorJson(const Error& error);
+// The last line of a stream that failed after its first byte: `{"error":{...}}` and a newline.
+std::string ErrorLine(const Error& error);
 
 }  // namespace coredb::http

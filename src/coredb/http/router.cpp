@@ -59,6 +59,12 @@ std::string_view RequestContext::PathParam(std::string_view name) const {
   return {};
 }
 
+std::chrono::milliseconds RequestContext::Budget(std::chrono::milliseconds requested) const {
+  if (!deadline) return requested;
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - std::chrono::steady_clock::now());
+  return std::max(std::chrono::milliseconds(1), std::min(requested, left));
+}
+
 void Router::Add(beast_http::verb method, std::string path_template, Access access, Handler handler) {
   Compiled c;
   for (auto s : SplitPath(path_template)) c.segments.emplace_back(s);

@@ -13,6 +13,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/verb.hpp>
 
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -34,8 +35,16 @@ struct RequestContext {
   // Set by SQL/Redis handlers for the audit line: a fingerprint (clients/fingerprint), never
   // the statement, its literals or its parameters.
   std::string audit_statement;
+  // X-Request-Timeout (or Envoy's x-envoy-expected-rq-timeout-ms): when the whole request must
+  // be answered. The server cancels the handler then (504 QUERY_TIMEOUT); handlers cut their own
+  // timeouts to what remains (Budget) so that the statement's statement_timeout fits.
+  std::optional<std::chrono::steady_clock::time_point> deadline{};
+  // For answers streamed while the handler runs (see ResponseStream); set by the server.
+  ResponseStream* stream = nullptr;
 
   std::string_view PathParam(std::string_view name) const;
+  // `requested` cut to what remains of `deadline` (at least 1 ms); `requested` without one.
+  std::chrono::milliseconds Budget(std::chrono::milliseconds requested) const;
 };
 
 using Handler = std::function<boost::asio::awaitable<Response>(RequestContext&)>;

@@ -8,7 +8,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/deferred.hpp>
-#include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -18,6 +17,12 @@
 #include <boost/beast/http/write.hpp>
 
 #include <spdlog/spdlog.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <charconv>
 
 namespace coredb::http {
 
@@ -34,6 +39,13 @@ constexpr auto kWriteTimeout = 30s;
 constexpr auto kTlsHandshakeTimeout = 10s;
 // How long a plain-HTTP request runs before its peer is watched (a hang-up is seen within twice this).
 constexpr auto kWatchDelay = 20ms;
+// What the peer watch reads at a time, and at most in all, of a client's next request(s).
+constexpr std::size_t kWatchReadSize = 4096;
+constexpr std::size_t kWatchBufferLimit = 64 * 1024;
+// X-Request-Timeout: bounds and the scheduling grace the server's own cancel leaves the handler's
+// timeouts (which are cut to the deadline, so that they, not this backstop, usually answer).
+constexpr std::int64_t kMaxRequestTimeoutMs = 300000;
+constexpr auto kDeadlineGrace = 5ms;
 
 bool ValidRequestId(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
@@ -43,7 +55,12 @@ bool ValidRequestId(std::string_view id) {
   return true;
 }
 
-// The TLS peer watch's read.
+// The peer watch's read: the plain socket itself (no beast timeout), or the TLS stream.
+asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> ReadSomeForWatch(
+    beast::tcp_stream& stream, beast::flat_buffer::mutable_buffers_type buffer) {
+  auto result = co_await stream.socket().async_read_some(buffer, kUseTuple);
+  co_return result;
+}
 template <class Stream>
 asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> ReadSomeForWatch(
     Stream& stream, beast::flat_buffer::mutable_buffers_type buffer) {
@@ -53,44 +70,146 @@ asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> ReadSomeForW
 
 }  // namespace
 
-// Plain HTTP's peer watch: a one-byte MSG_PEEK receive outstanding while a handler runs. EOF or
-// a reset cancels the handler through `cancel`; bytes of a pipelined next request stay in the
-// kernel for the next read. Shared with the receive's completion, which may run after the session.
-// Started only for a request still running after kWatchDelay (WatchSweep): most answers are
-// written before, and so never pay the receive's system call.
-struct PeerWatch {
+// Why the handler of the request in progress was cancelled.
+enum class CancelReason { kNone, kPeerGone, kDeadline, kShutdown };
+
+struct Server::Session {
+  explicit Session(tcp::socket socket) : stream(std::move(socket)), watch_done(stream.get_executor()) {}
+  beast::tcp_stream stream;
+  // The running handler's cancellation (its statement is cancelled on the server): the peer went
+  // away, the request's deadline passed, or the shutdown deadline did.
   asio::cancellation_signal cancel;
-  std::array<char, 1> peek{};
+  CancelReason cancel_reason = CancelReason::kNone;
   std::chrono::steady_clock::time_point since;  // the handler's start
-  bool active = false;   // a handler is running
-  bool watched = false;  // the receive was started for this request
-  bool pending = false;  // the receive is outstanding
+  std::list<Session*>::iterator in_flight;     // in Server::in_flight_ while `active`
+  bool active = false;    // a handler is running
+  bool watched = false;   // the peer watch was started for this request
+  bool watching = false;  // the peer watch's read is outstanding
+  // Starts the peer watch on this session's stream (set once by Serve, which owns the stream).
+  std::function<void()> start_watch;
+  asio::steady_timer watch_done;  // Serve waits on it for the watch to end; the watch cancels it
+  bool handling = false;      // a request is being handled: let it finish on shutdown
+  bool force_closed = false;  // shutdown deadline passed: the handler is being cancelled
+
+  void Cancel(CancelReason reason) {
+    if (!active || cancel_reason != CancelReason::kNone) return;
+    cancel_reason = reason;
+    cancel.emit(asio::cancellation_type::terminal);
+  }
 };
 
 namespace {
 
-void WatchPeer(tcp::socket& socket, const std::shared_ptr<PeerWatch>& watch) {
-  watch->pending = true;
-  socket.async_receive(asio::buffer(watch->peek), tcp::socket::message_peek,
-                       [watch](boost::system::error_code ec, std::size_t) {
-                         watch->pending = false;
-                         // Cancelled because the handler finished first, or bytes of a pipelined
-                         // request (the client is still there): nothing to do.
-                         if (!watch->active || !ec || ec == asio::error::operation_aborted) return;
-                         watch->cancel.emit(asio::cancellation_type::terminal);  // EOF or reset
-                       });
+// The peer watch, started for a request still running after kWatchDelay (Server::WatchSweep):
+// reads what the client sends meanwhile into the session's buffer (a pipelined next request,
+// kept for the next parse) and cancels the handler on EOF, a reset or a keep-alive timeout.
+// Beyond kWatchBufferLimit of such bytes it stops reading (a client that sends that much while
+// waiting is still there). The plain socket is read past beast's timeouts, the TLS stream through
+// its TLS layer (a close_notify is data on the raw socket).
+template <class Stream>
+asio::awaitable<void> WatchPeer(Server::Session& s, Stream& stream, beast::flat_buffer& buffer) {
+  // (s.watching was set by start_watch, before this coroutine was even scheduled.)
+  while (s.active && buffer.size() < kWatchBufferLimit) {
+    auto [ec, n] = co_await ReadSomeForWatch(stream, buffer.prepare(kWatchReadSize));
+    if (ec) {
+      if (ec != asio::error::operation_aborted) s.Cancel(CancelReason::kPeerGone);
+      break;
+    }
+    buffer.commit(n);
+  }
+  s.watching = false;
+  s.watch_done.cancel();
+}
+
+// RequestContext::stream for a request on `stream`.
+template <class Stream>
+class ChunkedWriter final : public ResponseStream {
+ public:
+  ChunkedWriter(Stream& stream, beast::tcp_stream& lowest, const Request& request, std::string_view request_id)
+      : stream_(stream), lowest_(lowest), request_(request), request_id_(request_id) {}
+
+  unsigned status() const { return status_; }
+
+  asio::awaitable<bool> Begin(unsigned status, std::string_view content_type) override {
+    if (begun_) co_return !failed_;
+    begun_ = true;
+    status_ = status;
+    chunked_ = request_.version() >= 11;
+    std::string head = "HTTP/1.1 " + std::to_string(status) + " " +
+                       std::string(beast::http::obsolete_reason(static_cast<beast::http::status>(status))) + "\r\n";
+    head += "Content-Type: " + std::string(content_type) + "\r\n";
+    head += "X-Request-Id: " + std::string(request_id_) + "\r\n";
+    head += "Cache-Control: no-store\r\n";
+    head += chunked_ ? "Transfer-Encoding: chunked\r\n" : "Connection: close\r\n";
+    head += "\r\n";
+    const std::array<asio::const_buffer, 1> buffers{asio::buffer(head)};
+    co_return co_await Send(buffers, std::chrono::steady_clock::now() + kWriteTimeout);
+  }
+
+  asio::awaitable<bool> Write(std::string_view data, std::chrono::steady_clock::time_point deadline) override {
+    if (!begun_ || failed_ || ended_) co_return false;
+    if (data.empty()) co_return true;  // (an empty chunk would end the body)
+    if (!chunked_) {
+      const std::array<asio::const_buffer, 1> buffers{asio::buffer(data)};
+      co_return co_await Send(buffers, deadline);
+    }
+    std::array<char, 24> size{};
+    auto [end, ec] = std::to_chars(size.data(), size.data() + size.size() - 2, data.size(), 16);
+    (void)ec;
+    *end++ = '\r';
+    *end++ = '\n';
+    const std::array<asio::const_buffer, 3> buffers{asio::buffer(size.data(), static_cast<std::size_t>(end - size.data())),
+                                                    asio::buffer(data), asio::buffer("\r\n", 2)};
+    co_return co_await Send(buffers, deadline);
+  }
+
+  asio::awaitable<bool> End() override {
+    if (!begun_ || failed_ || ended_) co_return false;
+    ended_ = true;
+    if (!chunked_) co_return true;
+    const std::array<asio::const_buffer, 1> buffers{asio::buffer("0\r\n\r\n", 5)};
+    co_return co_await Send(buffers, std::chrono::steady_clock::now() + kWriteTimeout);
+  }
+
+ private:
+  template <class Buffers>
+  asio::awaitable<bool> Send(const Buffers& buffers, std::chrono::steady_clock::time_point deadline) {
+    // A reader that does not take the bytes in time is cut off (beast closes the socket).
+    lowest_.expires_at(std::min(deadline, std::chrono::steady_clock::now() + kWriteTimeout));
+    auto [ec, n] = co_await asio::async_write(stream_, buffers, kUseTuple);
+    (void)n;
+    lowest_.expires_never();
+    if (ec) failed_ = true;
+    co_return !failed_;
+  }
+
+  Stream& stream_;
+  beast::tcp_stream& lowest_;
+  const Request& request_;
+  std::string_view request_id_;
+  unsigned status_ = 200;
+  bool chunked_ = true;
+};
+
+// X-Request-Timeout, or else Envoy's x-envoy-expected-rq-timeout-ms: milliseconds, 1..300000.
+// nullopt without either; a bad value is a 400 naming the header.
+Result<std::optional<std::chrono::milliseconds>> RequestTimeout(const Request& request) {
+  for (const char* name : {"X-Request-Timeout", "x-envoy-expected-rq-timeout-ms"}) {
+    auto it = request.find(name);
+    if (it == request.end()) continue;
+    const std::string_view text = it->value();
+    std::int64_t ms = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size() || ms < 1 || ms > kMaxRequestTimeoutMs) {
+      return MakeError(ErrorCode::kInvalidRequest, std::string(name) + " must be a whole number of milliseconds, 1.." +
+                                                       std::to_string(kMaxRequestTimeoutMs));
+    }
+    return std::optional<std::chrono::milliseconds>(std::chrono::milliseconds(ms));
+  }
+  return std::optional<std::chrono::milliseconds>();
 }
 
 }  // namespace
-
-struct Server::Session {
-  explicit Session(tcp::socket socket) : stream(std::move(socket)) {}
-  beast::tcp_stream stream;
-  std::shared_ptr<PeerWatch> watch = std::make_shared<PeerWatch>();
-  std::list<Session*>::iterator in_flight;  // in Server::in_flight_ while watch->active
-  bool handling = false;     // a request is being handled: let it finish on shutdown
-  bool force_closed = false;  // shutdown deadline passed: the handler is being cancelled
-};
 
 Server::Server(asio::io_context& ioc, config::HttpConfig cfg, const Router& router, Authenticator& auth,
                RequestObserver observer)
@@ -168,6 +287,13 @@ asio::awaitable<void> Server::AcceptLoop() {
     }
     boost::system::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
+    // A peer that vanishes without a FIN or RST (host down, cable cut) is seen by the peer watch
+    // of a long request through keep-alive probes: after 10 s idle, every 5 s, 3 unanswered.
+    socket.set_option(asio::socket_base::keep_alive(true), ignored);
+    const int keep_idle = 10, keep_interval = 5, keep_count = 3;
+    ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_KEEPIDLE, &keep_idle, sizeof keep_idle);
+    ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &keep_interval, sizeof keep_interval);
+    ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &keep_count, sizeof keep_count);
     sessions_.emplace_back(std::move(socket));
     auto it = std::prev(sessions_.end());
     asio::co_spawn(ioc_, RunSession(it), [this, it](std::exception_ptr e) {
@@ -191,11 +317,11 @@ asio::awaitable<void> Server::WatchSweep() {
     if (ec || (stopping_ && sessions_.empty())) co_return;
     const auto cutoff = std::chrono::steady_clock::now() - kWatchDelay;
     for (Session* s : in_flight_) {
-      PeerWatch& watch = *s->watch;
-      if (watch.since > cutoff) break;  // oldest first: the rest are younger
-      if (watch.watched) continue;
-      watch.watched = true;
-      WatchPeer(s->stream.socket(), s->watch);
+      if (s->since > cutoff) break;  // oldest first: the rest are younger
+      if (s->watched || !s->start_watch) continue;
+      s->watched = true;
+      s->watching = true;
+      s->start_watch();
     }
   }
 }
@@ -295,6 +421,13 @@ template <class Stream>
 asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream& stream) {
   beast::tcp_stream& lowest = session->stream;  // timeouts, shutdown: on the TCP layer
   beast::flat_buffer buffer;
+  session->start_watch = [this, s = &*session, &stream, &buffer] {
+    asio::co_spawn(ioc_, WatchPeer(*s, stream, buffer), asio::detached);
+  };
+  struct ForgetWatch {  // the lambda refers to this frame
+    Session& s;
+    ~ForgetWatch() { s.start_watch = nullptr; }
+  } const forget_watch{*session};
 
   auto write = [&](Response response, unsigned version, bool keep_alive,
                    const std::string& request_id) -> asio::awaitable<bool> {
@@ -369,66 +502,89 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
     const Request& request = parser.get();
     std::string request_id(request["X-Request-Id"]);
     if (!ValidRequestId(request_id)) request_id = NewRequestId();
+    ChunkedWriter<Stream> writer(stream, lowest, request, request_id);
     RequestContext ctx{request, request_id, {}, {}, {}, {}, {}};
+    ctx.stream = &writer;
     bool matched = false;
+    auto report = [&](unsigned status, std::optional<std::string_view> code) {
+      if (!observer_) return;
+      observer_({request_id, request.method_string(), matched ? ctx.route : "unmatched", ctx.principal.client_name,
+                 ctx.audit_statement, status, code, std::chrono::steady_clock::now() - started});
+    };
 
-    // While the handler runs, watch the socket: if the client goes away, the handler is
-    // cancelled (its statement is cancelled on the server and its connection drained) instead
-    // of finishing work nobody will read. Bytes of a pipelined next request are kept.
-    bool handler_done = false;
-    Response handled;
-    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-      // One coroutine for the handler, cancelled through the watch's signal.
-      const std::shared_ptr<PeerWatch>& watch = session->watch;
-      watch->active = true;
-      watch->watched = false;
-      watch->since = started;
-      session->in_flight = in_flight_.insert(in_flight_.end(), &*session);
-      auto [handler_error, response] = co_await asio::co_spawn(
-          ioc_, Dispatch(request, ctx, matched), asio::bind_cancellation_slot(watch->cancel.slot(), kUseTuple));
-      in_flight_.erase(session->in_flight);
-      watch->active = false;
-      boost::system::error_code ignored;
-      if (watch->pending) lowest.socket().cancel(ignored);
-      handler_done = !handler_error;
-      handled = std::move(response);
-    } else {
-      // TLS: the watch reads through the TLS stream (a close_notify is data on the raw socket).
-      auto handle = [&]() -> asio::awaitable<Response> {
-        Response response = co_await Dispatch(request, ctx, matched);
-        handler_done = true;
-        // The TLS read of watch_peer may not take per-operation cancellation: end it here.
-        boost::system::error_code ignored;
-        lowest.socket().cancel(ignored);
-        co_return response;
-      };
-      auto watch_peer = [&]() -> asio::awaitable<void> {
-        auto [rec, rn] = co_await ReadSomeForWatch(stream, buffer.prepare(4096));
-        if (rec) co_return;  // EOF, reset, or cancelled (by the handler finishing or a forced stop)
-        buffer.commit(rn);
-        // The read may have completed just as the handler finished: then do not start a new wait.
-        if (handler_done) co_return;
-        // A pipelining client: it is still there; wait until the handler is done (that cancels us).
-        asio::steady_timer forever(ioc_, asio::steady_timer::time_point::max());
-        co_await forever.async_wait(kUseTuple);
-      };
-      // The first to finish cancels the other. Which finished first does not decide the outcome
-      // (both can complete in the same turn of the loop): a handler that produced its answer wins.
-      auto [order, handle_error, response, watch_error] =
-          co_await asio::experimental::make_parallel_group(asio::co_spawn(ioc_, handle(), asio::deferred),
-                                                           asio::co_spawn(ioc_, watch_peer(), asio::deferred))
-              .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
-      (void)order;
-      (void)handle_error;
-      (void)watch_error;
-      handled = std::move(response);
+    auto budget = RequestTimeout(request);
+    if (!budget) {
+      const bool keep_alive = request.keep_alive() && !stopping_;
+      Response refused = ErrorResponse(budget.error());
+      const bool ok = co_await write(std::move(refused), request.version(), keep_alive, request_id);
+      report(400, ErrorCodeName(budget.error().code));
+      if (!ok || !keep_alive) break;
+      continue;
     }
-    if (!handler_done || session->force_closed) {
-      if (observer_) {
-        observer_({request_id, request.method_string(), matched ? ctx.route : "unmatched",
-                   ctx.principal.client_name, ctx.audit_statement, 499, "CLIENT_CLOSED", std::chrono::steady_clock::now() - started});
+    if (*budget) ctx.deadline = started + **budget;
+
+    // The handler runs as a coroutine of its own, cancelled through the session's signal when
+    // the client goes away (the peer watch, for requests still running after kWatchDelay), when
+    // the request's deadline passes, or at the shutdown deadline. A cancelled statement is
+    // cancelled on the server and its connection drained before reuse.
+    session->cancel_reason = CancelReason::kNone;
+    session->active = true;
+    session->watched = false;
+    session->since = started;
+    session->in_flight = in_flight_.insert(in_flight_.end(), &*session);
+    std::optional<asio::steady_timer> deadline_timer;
+    if (ctx.deadline) {
+      deadline_timer.emplace(ioc_, *ctx.deadline + kDeadlineGrace);
+      deadline_timer->async_wait([s = &*session](boost::system::error_code tec) {
+        if (!tec) s->Cancel(CancelReason::kDeadline);  // (aborted: the session may be gone)
+      });
+    }
+    auto [handler_error, handled] = co_await asio::co_spawn(
+        ioc_, Dispatch(request, ctx, matched), asio::bind_cancellation_slot(session->cancel.slot(), kUseTuple));
+    in_flight_.erase(session->in_flight);
+    session->active = false;
+    if (deadline_timer) deadline_timer->cancel();
+    if (session->watching) {
+      // The watch's read must end before the buffer is parsed again (what it read is kept).
+      boost::system::error_code ignored;
+      lowest.socket().cancel(ignored);
+      while (session->watching) {
+        session->watch_done.expires_at(asio::steady_timer::time_point::max());
+        co_await session->watch_done.async_wait(kUseTuple);
       }
+    }
+    const CancelReason reason = session->force_closed ? CancelReason::kShutdown : session->cancel_reason;
+    if (reason == CancelReason::kPeerGone || reason == CancelReason::kShutdown || writer.failed()) {
+      // Nobody reads an answer: the request is logged and counted as 499 (nginx's "client closed").
+      report(499, "CLIENT_CLOSED");
       break;
+    }
+    if (reason == CancelReason::kDeadline || handler_error) {
+      const Error late =
+          reason == CancelReason::kDeadline
+              ? Error(ErrorCode::kQueryTimeout,
+                      "the request did not finish within its X-Request-Timeout (" +
+                          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(**budget).count()) +
+                          " ms); what it was running was cancelled")
+              : Error(ErrorCode::kInternal, "internal error");
+      if (writer.begun()) {
+        // Too late for a status: the stream ends with the error as its last line (the client
+        // sees no final rowCount line), then the connection closes.
+        co_await writer.Write(ErrorLine(late), std::chrono::steady_clock::now() + kWriteTimeout);
+        co_await writer.End();
+        report(writer.status(), ErrorCodeName(late.code));
+        break;
+      }
+      handled = ErrorResponse(late);
+    }
+    if (writer.begun()) {
+      // A streamed answer: already written (its last line says how it ended).
+      const bool keep_alive = request.keep_alive() && !stopping_ && writer.ended() && request.version() >= 11;
+      std::optional<std::string_view> code;
+      if (handled.error_code != nullptr) code = handled.error_code;
+      report(writer.status(), code);
+      if (!keep_alive) break;
+      continue;
     }
     Response response = std::move(handled);
     bool keep_alive = request.keep_alive() && !stopping_;
@@ -436,10 +592,7 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
     std::optional<std::string_view> error_code;
     if (response.error_code != nullptr) error_code = response.error_code;
     bool ok = co_await write(std::move(response), request.version(), keep_alive, request_id);
-    if (observer_) {
-      observer_({request_id, request.method_string(), matched ? ctx.route : "unmatched", ctx.principal.client_name,
-                 ctx.audit_statement, status, error_code, std::chrono::steady_clock::now() - started});
-    }
+    report(status, error_code);
     if (!ok || !keep_alive) break;
   }
 }
@@ -465,7 +618,7 @@ asio::awaitable<void> Server::Shutdown(std::chrono::steady_clock::time_point dea
     spdlog::warn("shutdown deadline reached with {} request(s) in flight: cancelling them", sessions_.size());
     for (auto& s : sessions_) {
       s.force_closed = true;
-      if (s.watch->active) s.watch->cancel.emit(asio::cancellation_type::terminal);
+      s.Cancel(CancelReason::kShutdown);
       s.stream.socket().cancel(ignored);
     }
     auto hard_deadline = std::chrono::steady_clock::now() + 2s;

@@ -66,8 +66,9 @@ class Server {
   boost::asio::awaitable<void> Shutdown(std::chrono::steady_clock::time_point deadline);
   std::size_t active_sessions() const { return sessions_.size(); }
 
+  struct Session;  // one client connection (server.cpp)
+
  private:
-  struct Session;
   boost::asio::awaitable<void> AcceptLoop();
   boost::asio::awaitable<void> WatchSweep();
   boost::asio::awaitable<void> RunSession(std::list<Session>::iterator session);

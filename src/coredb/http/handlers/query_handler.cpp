@@ -396,6 +396,7 @@ void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
                if (!body) co_return ErrorResponse(body.error());
                auto q = ParseQueryRequest(*body, deps.default_timeout);
                if (!q) co_return ErrorResponse(q.error());
+               q->timeout = ctx.Budget(q->timeout);  // X-Request-Timeout: the smaller wins
                ctx.audit_statement = q->database == Database::kRedis
                                          ? clients::RedisFingerprint(q->command.empty() ? "" : q->command.front())
                                          : clients::SqlFingerprint(q->sql);
@@ -463,6 +464,8 @@ void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
                if (!body) co_return ErrorResponse(body.error());
                auto b = ParseBatchRequest(*body, deps.default_timeout);
                if (!b) co_return ErrorResponse(b.error());
+               b->timeout = ctx.Budget(b->timeout);  // X-Request-Timeout: the smaller wins
+               for (SqlStatement& statement : b->statements) statement.timeout = b->timeout;
                for (SqlStatement& statement : b->statements) statement.scope = CallerScope(ctx.principal);
                {
                  std::vector<std::string_view> sqls;

@@ -91,7 +91,7 @@ void RegisterSessionRoutes(Router& router, sessions::SessionManager& sessions) {
                                                "unknown database '" + std::string(*name) +
                                                    "' (expected postgresql, redis or vector)"));
                }
-               auto lease = co_await manager->Acquire(ctx.principal, *database, milliseconds(timeout.value_or(5000)),
+               auto lease = co_await manager->Acquire(ctx.principal, *database, ctx.Budget(milliseconds(timeout.value_or(5000))),
                                                       milliseconds(ttl.value_or(30000)));
                if (!lease) co_return ErrorResponse(lease.error());
                co_return JsonResponse(200, LeaseJson(*lease, false));
