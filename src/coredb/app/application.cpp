@@ -257,7 +257,8 @@ struct Service {
     http::RegisterOpenApiRoutes(router);
     http::RegisterMetricsRoutes(router, {metrics, [this] { return MetricsSnapshot(); }, authenticator, cfg.metrics_token});
     http::RegisterQueryRoutes(router,
-                              {pg_backend, vector_backend, redis_backend, sessions, cache, cfg.default_query_timeout, &idempotency});
+                              {pg_backend, vector_backend, redis_backend, sessions, cache, cfg.default_query_timeout, &idempotency,
+                               cfg.max_stream_bytes});
     // `invalidate` of statements in a transaction, applied after its COMMIT (SessionManager).
     sessions.SetInvalidator([this](sessions::PendingInvalidation what) -> boost::asio::awaitable<void> {
       auto done = co_await cache.Invalidate(std::move(what.tags), std::move(what.patterns));

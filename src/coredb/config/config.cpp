@@ -259,6 +259,7 @@ LoadResult Load(const EnvReader& env, const std::vector<std::string>& names) {
     r.Problem("TLS_CERT and TLS_KEY must be given together (PEM certificate chain and private key)");
   }
   r.ReadInt("MAX_RESULT_BYTES", cfg.max_result_bytes, 1024, 1024LL * 1024 * 1024);
+  r.ReadInt("MAX_STREAM_BYTES", cfg.max_stream_bytes, 0, std::numeric_limits<long long>::max());
   r.ReadMillis("DEFAULT_QUERY_TIMEOUT", cfg.default_query_timeout, 1, 300000);
 
   if (auto level = r.Get("LOG_LEVEL")) {

@@ -68,6 +68,7 @@ struct Config {
   std::string log_level = "info";
   std::string admin_token;
   std::size_t max_result_bytes = 16 * 1024 * 1024;
+  std::uint64_t max_stream_bytes = 0;  // MAX_STREAM_BYTES: a streamed (NDJSON) result's limit; 0: none
   std::chrono::milliseconds default_query_timeout{30000};
   // Names this instance in lease and transaction ids (COREDB_INSTANCE_ID, [A-Za-z0-9]{1,32});
   // random per start when unset.

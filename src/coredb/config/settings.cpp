@@ -22,6 +22,7 @@ std::vector<Setting> BuildSettings() {
        "1..32 letters/digits naming this instance in lease ids (random per start)"},
       {"MAX_BODY_BYTES", "1048576", S::kNone, "", "request body limit"},
       {"MAX_RESULT_BYTES", "16777216", S::kNone, "", "result size limit"},
+      {"MAX_STREAM_BYTES", "0", S::kNone, "", "size limit of a streamed (NDJSON) result; 0: none"},
       {"MAX_CONCURRENT_PER_CLIENT", "256", S::kNone, "", "requests one client may have running (0: no limit)"},
       {"DEFAULT_QUERY_TIMEOUT", "30000", S::kNone, "", "ms, when a query gives no timeout"},
       {"KEEP_ALIVE_TIMEOUT", "65000", S::kNone, "", "ms an idle keep-alive connection is kept"},

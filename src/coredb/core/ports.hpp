@@ -50,12 +50,31 @@ inline SqlScope CallerScope(const Principal& caller) {
                   .role = caller.pg_role};
 }
 
+// Where a streamed statement's rows go (NDJSON answers) as the adapter reads them, each already
+// the JSON text of the answer's type mapping. The adapter awaits Flush whenever WantsFlush says
+// so before it reads on: a slow reader slows the statement, it never fills the service's memory.
+class RowStream {
+ public:
+  // The statement's `fields` (a JSON array as in API.md), once, before its first row.
+  virtual void OnFields(std::string_view fields_json) = 0;
+  // One row (a JSON object or array). False: stop (MAX_STREAM_BYTES); the statement is cancelled.
+  virtual bool OnRow(std::string_view row_json) = 0;
+  virtual bool WantsFlush() const = 0;
+  // Hands what is buffered to the reader by `deadline`. False: the reader is gone or too slow.
+  virtual boost::asio::awaitable<bool> Flush(std::chrono::steady_clock::time_point deadline) = 0;
+
+ protected:
+  ~RowStream() = default;
+};
+
 struct SqlStatement {
   std::string_view sql;
   const boost::json::array* params = nullptr;  // JSON values, encoded by the adapter
   RowMode row_mode = RowMode::kObject;
   std::chrono::milliseconds timeout{30000};    // bounds the pool wait and, separately, the execution
   SqlScope scope{};                            // a batch runs with its first statement's
+  // Set: the rows go there as they arrive (no MAX_RESULT_BYTES), the outcome's body has none.
+  RowStream* stream = nullptr;
 };
 
 // {rows, rowCount, command, fields} of API.md, plus the server-side duration.

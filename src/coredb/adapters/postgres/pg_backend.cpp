@@ -4,6 +4,8 @@
 #include "coredb/adapters/postgres/result_json.hpp"
 #include "coredb/adapters/postgres/sqlstate.hpp"
 
+#include <boost/json/serialize.hpp>
+
 #include <algorithm>
 
 namespace coredb::pg {
@@ -261,6 +263,17 @@ class PgBackend::ResultReader final : public RowSink {
     const std::size_t i = step < statement_of_step_.size() ? statement_of_step_[step] : step;
     if (i >= entries_.size()) return true;
     Entry& entry = entries_[i];
+    if (RowStream* stream = statements_[i].stream) {
+      // Streamed: each row goes out as JSON text now; nothing is kept, MAX_RESULT_BYTES does not apply.
+      if (!entry.writer) {
+        entry.writer = std::make_unique<RowWriter>(row, ToPgRowMode(statements_[i].row_mode), types_);
+        stream->OnFields(boost::json::serialize(FieldsJson(row, types_)));
+      }
+      line_.clear();
+      entry.writer->Append(line_, row);
+      stream_ = stream;
+      return stream->OnRow(line_);
+    }
     if (exceeded_) {
       entry.dropped = true;
       return false;
@@ -279,6 +292,12 @@ class PgBackend::ResultReader final : public RowSink {
     return true;
   }
 
+  bool WantsFlush() const override { return stream_ != nullptr && stream_->WantsFlush(); }
+  boost::asio::awaitable<bool> Flush(Clock::time_point deadline) override {
+    const bool flushed = co_await stream_->Flush(deadline);
+    co_return flushed;
+  }
+
   const RowSet& rows(std::size_t i) const { return entries_[i].rows; }
   // The statement whose row went over the budget, if one did.
   std::optional<std::size_t> exceeded() const { return exceeded_; }
@@ -290,7 +309,10 @@ class PgBackend::ResultReader final : public RowSink {
     RowSet rows;
     std::optional<SizeEstimate> shape;
     bool dropped = false;
+    std::unique_ptr<RowWriter> writer;  // streamed statements
   };
+  RowStream* stream_ = nullptr;  // the stream of the last row's statement
+  std::string line_;
   std::span<const SqlStatement> statements_;
   std::size_t max_bytes_;
   const TypeRegistry& types_;

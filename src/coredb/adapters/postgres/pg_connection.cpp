@@ -503,6 +503,16 @@ awaitable<Connection::PumpOutcome> Connection::Pump(Clock::time_point deadline, 
       command_has_result_ = true;
       if (status == PGRES_SINGLE_TUPLE) {
         TakeRow(result.get());
+        if (sink_ != nullptr && sink_->WantsFlush()) {
+          result.reset();
+          RowSink* const sink = sink_;
+          const bool flushed = co_await sink->Flush(deadline);
+          if (!flushed) {
+            // The reader is gone or too slow: abandoned, as when the caller is cancelled.
+            sink_ = nullptr;
+            co_return PumpOutcome::kCancelled;
+          }
+        }
         continue;
       }
       if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {

@@ -69,6 +69,14 @@ class RowSink {
   // cancel stopped it; the caller decides the answer). The statement's final result carries its
   // fields and tag but no rows.
   virtual bool OnRow(std::size_t index, const PGresult* row) = 0;
+  // Rows the sink holds that must reach their reader before more are read (streaming): the
+  // connection awaits Flush, with the exchange's deadline, before it reads on (so PostgreSQL
+  // waits on its socket meanwhile). A false Flush abandons the exchange like a cancelled caller.
+  virtual bool WantsFlush() const { return false; }
+  virtual boost::asio::awaitable<bool> Flush(std::chrono::steady_clock::time_point deadline) {
+    (void)deadline;
+    co_return true;
+  }
 
  protected:
   ~RowSink() = default;

@@ -1,9 +1,13 @@
 #include "coredb/adapters/postgres/result_json.hpp"
 
+#include "coredb/core/json_writer.hpp"
+
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/parse_options.hpp>
 #include <boost/json/parser.hpp>
 #include <boost/json/string.hpp>
 
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -625,6 +629,64 @@ Result<json::object> BuildJson(const PGresult* res, const Rows& source, RowMode 
 }
 
 }  // namespace
+
+struct RowWriter::State {
+  RowMode mode;
+  std::vector<Codec> codecs;
+  std::vector<std::string> keys;  // `"name":`, escaped
+  bool duplicate_names = false;
+  std::vector<std::string_view> names;
+};
+
+RowWriter::RowWriter(const PGresult* shape, RowMode mode, const TypeRegistry& types)
+    : state_(std::make_unique<State>()) {
+  state_->mode = mode;
+  const int columns = PQnfields(shape);
+  for (int c = 0; c < columns; ++c) {
+    const std::string_view name = PQfname(shape, c);
+    for (std::string_view earlier : state_->names) state_->duplicate_names = state_->duplicate_names || earlier == name;
+    state_->names.push_back(name);
+    state_->codecs.push_back(CodecFor(PQftype(shape, c), types));
+    std::string key = "\"";
+    AppendEscaped(key, name);
+    key += "\":";
+    state_->keys.push_back(std::move(key));
+  }
+}
+
+RowWriter::~RowWriter() = default;
+
+void RowWriter::Append(std::string& out, const PGresult* one_row) {
+  State& st = *state_;
+  const int columns = static_cast<int>(st.codecs.size());
+  // Every value is decoded into a small arena, released after the row.
+  std::array<unsigned char, 4096> scratch;
+  json::monotonic_resource arena(scratch.data(), scratch.size());
+  json::storage_ptr sp(&arena);
+  Decoder decoder(sp);
+  auto value = [&](int c) -> json::value {
+    if (PQgetisnull(one_row, 0, c)) return json::value(nullptr, sp);
+    return decoder.Decode(st.codecs[static_cast<std::size_t>(c)],
+                          std::string_view(PQgetvalue(one_row, 0, c), static_cast<std::size_t>(PQgetlength(one_row, 0, c))));
+  };
+  if (st.mode == RowMode::kObject && st.duplicate_names) {
+    json::object row(sp);
+    for (int c = 0; c < columns; ++c) {
+      const auto name = st.names[static_cast<std::size_t>(c)];
+      row.insert_or_assign(json::string_view(name.data(), name.size()), value(c));
+    }
+    AppendJson(out, row);
+    return;
+  }
+  const bool object = st.mode == RowMode::kObject;
+  out += object ? '{' : '[';
+  for (int c = 0; c < columns; ++c) {
+    if (c > 0) out += ',';
+    if (object) out += st.keys[static_cast<std::size_t>(c)];
+    AppendJson(out, value(c));
+  }
+  out += object ? '}' : ']';
+}
 
 void RowSet::Append(const PGresult* one_row) {
   const int columns = PQnfields(one_row);

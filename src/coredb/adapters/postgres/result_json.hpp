@@ -21,6 +21,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -81,6 +82,23 @@ Result<boost::json::object> ResultToJson(const PGresult* res, const RowSet& rows
                                          const TypeRegistry& types, std::size_t max_bytes,
                                          boost::json::storage_ptr sp = {},
                                          std::size_t* estimated = nullptr);
+
+// Rows as JSON text, one at a time (NDJSON streaming): each row of a result with the fields of
+// `shape` (its first row, or any result of the statement) decoded as ResultToJson decodes it,
+// appended to `out` as an object or array, without a newline.
+class RowWriter {
+ public:
+  RowWriter(const PGresult* shape, RowMode mode, const TypeRegistry& types);
+  ~RowWriter();
+  RowWriter(const RowWriter&) = delete;
+  RowWriter& operator=(const RowWriter&) = delete;
+  // Row 0 of `one_row` (a PGRES_SINGLE_TUPLE result with the shape's fields).
+  void Append(std::string& out, const PGresult* one_row);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 // `fields` alone: [{name, dataType, dataTypeID}]; dataType is the pg_type name (`_int4` for
 // int4[]), or null when the OID is not in the registry.

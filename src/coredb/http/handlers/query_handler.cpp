@@ -9,6 +9,7 @@
 #include "coredb/sagas/saga_service.hpp"
 
 #include "coredb/cache/cache_key.hpp"
+#include "coredb/core/json_writer.hpp"
 
 #include <openssl/sha.h>
 #include <spdlog/spdlog.h>
@@ -352,6 +353,113 @@ Result<void> CheckCacheAccess(const Principal& principal, const QueryRequest& q)
   return {};
 }
 
+// `Accept: application/x-ndjson` (alone or in a list): the caller asks for a streamed result.
+bool WantsNdjson(const Request& request) {
+  auto it = request.find(beast_http::field::accept);
+  if (it == request.end()) return false;
+  std::string accept(it->value());
+  std::transform(accept.begin(), accept.end(), accept.begin(), [](unsigned char c) { return std::tolower(c); });
+  return accept.find("application/x-ndjson") != std::string::npos;
+}
+
+// A streamed (NDJSON) result: `{"fields":[...]}`, one line per row, then
+// `{"rowCount":N,"command":"SELECT","duration":ms}` — or, after the first byte, an
+// `{"error":{...}}` line. Rows are buffered up to kChunk and then written as one chunk while the
+// statement waits (pg::RowSink::Flush): memory stays at a chunk whatever the result's size, and a
+// slow reader slows the statement. Nothing is sent before the first chunk is full, so an error
+// before that (or a result smaller than a chunk) is an ordinary answer with its status code.
+class NdjsonSink final : public RowStream {
+ public:
+  static constexpr std::size_t kChunk = 64 * 1024;
+
+  NdjsonSink(ResponseStream& out, std::uint64_t max_bytes) : out_(out), max_bytes_(max_bytes) {}
+
+  void OnFields(std::string_view fields_json) override {
+    buffer_ += "{\"fields\":";
+    buffer_ += fields_json;
+    buffer_ += "}\n";
+    fields_sent_ = true;
+  }
+  bool OnRow(std::string_view row_json) override {
+    bytes_ += row_json.size() + 1;
+    if (max_bytes_ > 0 && bytes_ > max_bytes_) {
+      limit_hit_ = true;
+      return false;
+    }
+    buffer_ += row_json;
+    buffer_ += '\n';
+    ++rows_;
+    return true;
+  }
+  bool WantsFlush() const override { return buffer_.size() >= kChunk && !limit_hit_; }
+  boost::asio::awaitable<bool> Flush(std::chrono::steady_clock::time_point deadline) override {
+    if (!out_.begun()) {
+      const bool begun = co_await out_.Begin(200, "application/x-ndjson");
+      if (!begun) co_return false;
+    }
+    const bool written = co_await out_.Write(buffer_, deadline);
+    buffer_.clear();
+    co_return written;
+  }
+
+  // The answer once the statement is over: the rest of the stream and its last line, or (nothing
+  // sent yet) an ordinary error answer.
+  boost::asio::awaitable<Response> Finish(Result<SqlOutcome> outcome, const sessions::LeaseInfo& lease) {
+    std::optional<Error> error;
+    if (limit_hit_) {
+      error.emplace(ErrorCode::kPayloadTooLarge, "streamed result exceeds MAX_STREAM_BYTES (" +
+                                                     std::to_string(max_bytes_) +
+                                                     " bytes); reading stopped and the statement was cancelled");
+    } else if (!outcome) {
+      error.emplace(outcome.error());
+    }
+    Response r;
+    if (out_.failed()) co_return r;  // the reader is gone: nobody reads an answer (logged 499)
+    if (error && !out_.begun()) co_return ErrorResponse(*error);
+    std::string last;
+    if (error) {
+      last = ErrorLine(*error);
+      r.error_code = ErrorCodeName(error->code);
+    } else {
+      const boost::json::object& body = outcome->body;
+      if (!fields_sent_) {
+        const auto* fields = body.if_contains("fields");
+        buffer_ += "{\"fields\":";
+        buffer_ += fields != nullptr ? boost::json::serialize(*fields) : std::string("[]");
+        buffer_ += "}\n";
+      }
+      boost::json::object end;
+      const auto* count = body.if_contains("rowCount");
+      if (rows_ > 0 || count == nullptr) {
+        end["rowCount"] = rows_;
+      } else {
+        end["rowCount"] = *count;
+      }
+      const auto* command = body.if_contains("command");
+      end["command"] = command != nullptr ? *command : boost::json::value(nullptr);
+      end["duration"] = outcome->duration_ms;
+      if (!lease.connection_id.empty()) end["expiresAt"] = FormatRfc3339(lease.expires_at);
+      last = ToJson(end);
+      last += '\n';
+    }
+    buffer_ += last;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    if (!out_.begun() && !(co_await out_.Begin(200, "application/x-ndjson"))) co_return r;
+    if (!(co_await out_.Write(buffer_, deadline))) co_return r;
+    co_await out_.End();
+    co_return r;
+  }
+
+ private:
+  ResponseStream& out_;
+  std::uint64_t max_bytes_;
+  std::string buffer_;
+  std::uint64_t bytes_ = 0;
+  std::int64_t rows_ = 0;
+  bool fields_sent_ = false;
+  bool limit_hit_ = false;
+};
+
 }  // namespace
 
 // A single SQL write with an Idempotency-Key: run once per key (sagas/idempotency.hpp).
@@ -400,6 +508,13 @@ void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
                ctx.audit_statement = q->database == Database::kRedis
                                          ? clients::RedisFingerprint(q->command.empty() ? "" : q->command.front())
                                          : clients::SqlFingerprint(q->sql);
+               const bool stream = WantsNdjson(ctx.request);
+               if (stream && (q->database == Database::kRedis || q->cache ||
+                              ctx.request.find("Idempotency-Key") != ctx.request.end())) {
+                 co_return ErrorResponse(Error(ErrorCode::kInvalidRequest,
+                                               "a streamed result (Accept: application/x-ndjson) is for SQL "
+                                               "statements without 'cache' or Idempotency-Key"));
+               }
                if (auto key = ctx.request.find("Idempotency-Key"); key != ctx.request.end()) {
                  const SqlStatement write{q->sql, q->params, q->row_mode, q->timeout, CallerScope(ctx.principal)};
                  auto replied = co_await RunIdempotent(deps, ctx, *q, write, std::string(key->value()));
@@ -431,6 +546,11 @@ void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
                }
                // PostgreSQL enforces the caller's scope (read-only, role) on every path below.
                SqlStatement statement{q->sql, q->params, q->row_mode, q->timeout, CallerScope(ctx.principal)};
+               std::optional<NdjsonSink> sink;
+               if (stream) {
+                 sink.emplace(*ctx.stream, deps.max_stream_bytes);
+                 statement.stream = &*sink;
+               }
                sessions::LeaseInfo lease;
                Result<SqlOutcome> outcome = Error();
                if (on_lease) {
@@ -452,6 +572,10 @@ void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
                      spdlog::warn("cache: invalidation after a write failed: {}", invalidated.error().message);
                    }
                  }
+               }
+               if (sink) {
+                 Response streamed = co_await sink->Finish(std::move(outcome), lease);
+                 co_return streamed;
                }
                if (!outcome) co_return ErrorResponse(outcome.error());
                outcome->body["duration"] = outcome->duration_ms;

@@ -72,6 +72,7 @@ struct QueryDependencies {
   cache::CacheManager& cache;
   std::chrono::milliseconds default_timeout{30000};
   sagas::IdempotencyStore* idempotency = nullptr;  // Idempotency-Key on single SQL writes
+  std::uint64_t max_stream_bytes = 0;              // MAX_STREAM_BYTES (0: none)
 };
 
 void RegisterQueryRoutes(Router& router, QueryDependencies deps);
