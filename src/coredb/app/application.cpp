@@ -300,6 +300,10 @@ struct Service {
     s.sagas_failed = g.failed;
     s.sagas_recovered = g.recovered;
     s.http_connections = server.active_sessions();
+    const pg::CancelWorkerStats cancels = cancel_worker.Stats();
+    s.pg_cancels_delivered = cancels.delivered;
+    s.pg_cancels_failed = cancels.failed;
+    s.pg_cancels_dropped = cancels.dropped;
     s.ready = !health.draining() && health.IsUp("database") && health.IsUp("redis");
     return s;
   }

@@ -154,6 +154,11 @@ std::string Metrics::Render(const MetricsSnapshot& s) const {
   w.Sample("coredb_ready", "", std::uint64_t{s.ready ? 1U : 0U});
   w.Family("coredb_http_connections", "gauge", "Open HTTP connections.");
   w.Sample("coredb_http_connections", "", static_cast<std::uint64_t>(s.http_connections));
+  w.Family("coredb_pg_cancel_requests_total", "counter",
+           "Cancel requests sent to PostgreSQL (and pgvector) for statements nobody waits for any more, by outcome.");
+  w.Sample("coredb_pg_cancel_requests_total", Label("outcome", "delivered"), s.pg_cancels_delivered);
+  w.Sample("coredb_pg_cancel_requests_total", Label("outcome", "failed"), s.pg_cancels_failed);
+  w.Sample("coredb_pg_cancel_requests_total", Label("outcome", "dropped"), s.pg_cancels_dropped);
 
   w.Family("coredb_http_requests_total", "counter", "HTTP requests answered, by route template, method and status.");
   for (const auto& r : routes_) {

@@ -20,7 +20,10 @@ void CancelTicket::Complete(bool delivered) {
   signal_.cancel();
 }
 
-CancelWorker::CancelWorker(std::size_t max_queue) : max_queue_(max_queue), thread_([this] { Run(); }) {}
+CancelWorker::CancelWorker(std::size_t max_queue) : max_queue_(max_queue) {
+  threads_.reserve(kThreads);
+  for (std::size_t i = 0; i < kThreads; ++i) threads_.emplace_back([this] { Run(); });
+}
 
 CancelWorker::~CancelWorker() {
   {
@@ -28,7 +31,9 @@ CancelWorker::~CancelWorker() {
     stopping_ = true;
   }
   wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
   // Requests still queued are dropped: their tickets are never completed, and waiters hit their
   // own deadlines (the loop is shutting down anyway).
 }

@@ -1,6 +1,9 @@
 // The PostgreSQL cancel worker: the one thread besides the event loop that may block.
 // PQcancel (libpq 15) opens a new connection to the server and waits for it synchronously, with
-// no timeout of its own, so it must never run on the loop. Connections hand over a PGcancel
+// no timeout of its own, so it must never run on the loop. It is bounded by the TCP settings
+// libpq copies from the connection (tcp_user_timeout and keepalives, which the service sets:
+// see BuildParameters), and kThreads threads serve the queue, so that one unreachable server
+// does not hold up the cancels of the others. Connections hand over a PGcancel
 // (PQgetCancel, taken on the loop) and get a CancelTicket that completes on the loop when the
 // request has been delivered (or failed). The queue is bounded: when it is full the request is
 // dropped and logged, and the ticket completes at once with delivered() == false.
@@ -19,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 namespace coredb::pg {
 
@@ -55,6 +59,7 @@ struct CancelWorkerStats {
 class CancelWorker {
  public:
   static constexpr std::size_t kDefaultMaxQueue = 256;
+  static constexpr std::size_t kThreads = 4;
 
   explicit CancelWorker(std::size_t max_queue = kDefaultMaxQueue);
   // Stops the thread after the request in progress (queued requests are dropped). Must run
@@ -85,7 +90,7 @@ class CancelWorker {
   std::deque<Request> queue_;
   bool stopping_ = false;
   std::atomic<std::uint64_t> submitted_{0}, delivered_{0}, failed_{0}, dropped_{0};
-  std::thread thread_;  // last: starts after everything above is constructed
+  std::vector<std::thread> threads_;  // last: they start after everything above is constructed
 };
 
 }  // namespace coredb::pg
