@@ -1,0 +1,445 @@
+// Issue 21 black-box: requests that end when their caller does (hang-up → the statement is
+// cancelled on the server, 499 in the log), deadlines from the caller (X-Request-Timeout) and
+// NDJSON streaming (Accept: application/x-ndjson), against the real binary and PostgreSQL with
+// the dev stack's non-superuser role; pg_stat_activity (as the superuser) says what still runs.
+#include "support/service_process.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace coredb::testing {
+namespace {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// A client socket we control byte by byte (hang up at will, never read).
+class RawClient {
+ public:
+  explicit RawClient(std::uint16_t port, int receive_buffer = 0) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (receive_buffer > 0) ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("connect");
+  }
+  ~RawClient() { Close(); }
+  void Send(const std::string& bytes) {
+    for (std::size_t sent = 0; sent < bytes.size();) {
+      const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) throw std::runtime_error("send");
+      sent += static_cast<std::size_t>(n);
+    }
+  }
+  // Reads what arrives within `timeout` (until EOF or the timeout).
+  std::string ReadFor(std::chrono::milliseconds timeout) {
+    std::string out;
+    const auto until = Clock::now() + timeout;
+    while (Clock::now() < until) {
+      pollfd p{fd_, POLLIN, 0};
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now()).count();
+      if (::poll(&p, 1, static_cast<int>(std::max<long long>(left, 1))) <= 0) continue;
+      char buf[65536];
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      out.append(buf, static_cast<std::size_t>(n));
+    }
+    return out;
+  }
+  void Close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string HttpPost(const std::string& token, const std::string& target, const std::string& body,
+                     const std::string& extra_headers = {}) {
+  return "POST " + target + " HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer " + token +
+         "\r\nContent-Type: application/json\r\n" + extra_headers + "Content-Length: " + std::to_string(body.size()) +
+         "\r\n\r\n" + body;
+}
+
+// A marker no other statement of the suite carries, to find ours in pg_stat_activity.
+std::string Marker() {
+  static std::mt19937_64 rng{std::random_device{}()};
+  return "hangup_" + std::to_string(rng() % 1000000000000ULL);
+}
+
+class Hangup : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    service_ = new ServiceProcess(ServiceProcess::Env{{"PG_POOL_SIZE", "4"}, {"LOG_LEVEL", "info"}});
+    super_ = new Psql(RequireEnv("PG_SUPERUSER_URL"));
+  }
+  static void TearDownTestSuite() {
+    delete super_;
+    delete service_;
+    super_ = nullptr;
+    service_ = nullptr;
+  }
+  void TearDown() override {
+    // Nothing of ours left running, and the pool serves everyone again.
+    for (int i = 0; i < 8; ++i) {
+      auto r = service_->Query({{"sql", "SELECT 1 AS ok"}});
+      EXPECT_EQ(r.status, 200u) << "pool unhealthy after the test: " << r.body;
+    }
+  }
+  static ServiceProcess& svc() { return *service_; }
+
+  static int Running(const std::string& marker) {
+    return std::stoi(super_->Scalar("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%" +
+                                    marker + "%' AND pid <> pg_backend_pid()"));
+  }
+  static bool WaitRunning(const std::string& marker, std::chrono::milliseconds timeout = 5s) {
+    for (const auto until = Clock::now() + timeout; Clock::now() < until; std::this_thread::sleep_for(5ms)) {
+      if (Running(marker) > 0) return true;
+    }
+    return false;
+  }
+  // How long until no statement with `marker` runs any more (timeout: -1).
+  static std::chrono::milliseconds GoneAfter(const std::string& marker, std::chrono::milliseconds timeout = 10s) {
+    const auto start = Clock::now();
+    for (; Clock::now() - start < timeout; std::this_thread::sleep_for(5ms)) {
+      if (Running(marker) == 0) return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+    }
+    return -1ms;
+  }
+  static std::uint64_t Metric(const std::string& sample) {
+    auto r = svc().Get("/metrics");
+    std::istringstream lines(r.body);
+    for (std::string line; std::getline(lines, line);) {
+      if (line.rfind(sample + " ", 0) == 0) return std::stoull(line.substr(sample.size() + 1));
+    }
+    return 0;
+  }
+  // Sends `request`, waits until `marker` runs, hangs up; returns how long the statement outlived the socket.
+  static std::chrono::milliseconds HangUpWhileRunning(const std::string& request, const std::string& marker) {
+    RawClient client(svc().port());
+    client.Send(request);
+    EXPECT_TRUE(WaitRunning(marker)) << "the statement never started";
+    client.Close();
+    return GoneAfter(marker);
+  }
+
+  static ServiceProcess* service_;
+  static Psql* super_;
+};
+ServiceProcess* Hangup::service_ = nullptr;
+Psql* Hangup::super_ = nullptr;
+
+std::string SleepSql(const std::string& marker, int seconds = 30) {
+  return "SELECT pg_sleep(" + std::to_string(seconds) + ") AS " + marker;
+}
+
+TEST_F(Hangup, QueryIsCancelledOnTheServerWithin200ms) {
+  const std::uint64_t delivered_before = Metric("coredb_pg_cancel_requests_total{outcome=\"delivered\"}");
+  std::vector<long long> times;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const std::string marker = Marker();
+    const auto gone = HangUpWhileRunning(
+        HttpPost(svc().admin_token(), "/api/v1/query", json::serialize(json::object{{"sql", SleepSql(marker)}})),
+        marker);
+    ASSERT_GE(gone.count(), 0) << "the statement still runs 10 s after the client hung up";
+    times.push_back(gone.count());
+  }
+  std::sort(times.begin(), times.end());
+  std::cout << "hang-up → statement gone: " << times[0] << " / " << times[1] << " / " << times[2] << " ms\n";
+  EXPECT_LE(times[1], 200) << "median time from hang-up to the statement's end";
+  EXPECT_GE(Metric("coredb_pg_cancel_requests_total{outcome=\"delivered\"}"), delivered_before + 3);
+  EXPECT_TRUE(svc().WaitForOutput("\"status\":499", 2s)) << "the abandoned request is logged as 499";
+  EXPECT_EQ(svc().Output().find("\"status\":400,\"durationMs\":1"), std::string::npos);
+}
+
+TEST_F(Hangup, AlsoForANonAdminClientWithItsOwnRole) {
+  // The platform's services call with client tokens (scoped: SET LOCAL ROLE, read-only checks).
+  auto created = svc().Post("/api/v1/clients", json::object{{"name", "hangup-" + Marker()}, {"scopes", json::array{"read"}}});
+  ASSERT_EQ(created.status, 201u) << created.body;
+  const std::string token(created.json.at("token").as_string());
+  const std::string marker = Marker();
+  const auto gone =
+      HangUpWhileRunning(HttpPost(token, "/api/v1/query", json::serialize(json::object{{"sql", SleepSql(marker)}})),
+                         marker);
+  EXPECT_GE(gone.count(), 0);
+  EXPECT_LE(gone.count(), 1000);
+}
+
+TEST_F(Hangup, PipelinedRequestsThenHangUp) {
+  // The second request's bytes arrive while the first runs: the watch keeps them and still sees the close.
+  const std::string marker = Marker();
+  const std::string one =
+      HttpPost(svc().admin_token(), "/api/v1/query", json::serialize(json::object{{"sql", SleepSql(marker)}}));
+  const auto gone = HangUpWhileRunning(one + one, marker);
+  EXPECT_GE(gone.count(), 0) << "a hang-up after pipelined bytes was not seen";
+  EXPECT_LE(gone.count(), 1000);
+}
+
+TEST_F(Hangup, PipelinedRequestsAreStillAnswered) {
+  // The watch reads the next request into the session's buffer: it is answered after the first.
+  const std::string slow = HttpPost(svc().admin_token(), "/api/v1/query", R"({"sql":"SELECT pg_sleep(0.2), 1 AS a"})");
+  const std::string quick = HttpPost(svc().admin_token(), "/api/v1/query", R"({"sql":"SELECT 2 AS b"})");
+  RawClient client(svc().port());
+  client.Send(slow);
+  std::this_thread::sleep_for(80ms);  // the first is being handled and watched
+  client.Send(quick);
+  const std::string answers = client.ReadFor(3s);
+  EXPECT_NE(answers.find("\"a\":1"), std::string::npos) << answers;
+  EXPECT_NE(answers.find("\"b\":2"), std::string::npos) << answers;
+}
+
+TEST_F(Hangup, BatchIsCancelled) {
+  const std::string marker = Marker();
+  const json::object batch{{"queries", json::array{json::object{{"sql", "SELECT 1"}},
+                                                   json::object{{"sql", SleepSql(marker)}}}}};
+  const auto gone = HangUpWhileRunning(HttpPost(svc().admin_token(), "/api/v1/query/batch", json::serialize(batch)), marker);
+  EXPECT_GE(gone.count(), 0);
+  EXPECT_LE(gone.count(), 1000);
+}
+
+TEST_F(Hangup, TransactionStatementIsCancelledAndTheTransactionStaysUsable) {
+  auto begun = svc().Post("/api/v1/transactions/begin", json::object{{"database", "postgresql"}});
+  ASSERT_EQ(begun.status, 200u) << begun.body;
+  const std::string tx(begun.json.at("transactionId").as_string());
+  const std::string marker = Marker();
+  const auto gone = HangUpWhileRunning(
+      HttpPost(svc().admin_token(), "/api/v1/query",
+               json::serialize(json::object{{"sql", SleepSql(marker)}, {"transactionId", tx}})),
+      marker);
+  EXPECT_GE(gone.count(), 0);
+  EXPECT_LE(gone.count(), 1000);
+  // The cancelled statement aborted the transaction (as in PostgreSQL); it can be rolled back.
+  auto next = svc().Query({{"sql", "SELECT 1"}, {"transactionId", tx}});
+  EXPECT_EQ(next.status, 400u) << next.body;
+  auto rolled_back = svc().Post("/api/v1/transactions/" + tx + "/rollback", json::object{});
+  EXPECT_EQ(rolled_back.status, 200u) << rolled_back.body;
+}
+
+TEST_F(Hangup, CacheAsideLoadStillAnswersTheOtherWaiter) {
+  const std::string marker = Marker();
+  const json::object body{{"sql", "SELECT pg_sleep(1), 42 AS " + marker}, {"cache", json::object{{"ttl", 60}}}};
+  RawClient first(svc().port());
+  first.Send(HttpPost(svc().admin_token(), "/api/v1/query", json::serialize(body)));
+  ASSERT_TRUE(WaitRunning(marker));
+  HttpResult second;
+  std::thread waiter([&] { second = svc().Query(body); });
+  std::this_thread::sleep_for(100ms);  // the second joins the first's load
+  first.Close();
+  waiter.join();
+  EXPECT_EQ(second.status, 200u) << "the waiter of a load whose starter hung up: " << second.body;
+  if (second.status == 200u) {
+    EXPECT_EQ(second.json.at("rows").at(0).at(marker), json::value(42));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// X-Request-Timeout
+
+TEST_F(Hangup, RequestTimeoutHeaderCutsTheStatement) {
+  const std::string marker = Marker();
+  const auto start = Clock::now();
+  auto r = svc().Request("POST", "/api/v1/query", json::serialize(json::object{{"sql", SleepSql(marker, 5)}}),
+                         {{"X-Request-Timeout", "300"}});
+  const auto took = Clock::now() - start;
+  EXPECT_EQ(r.status, 504u) << r.body;
+  EXPECT_EQ(r.ErrorCode(), "QUERY_TIMEOUT");
+  EXPECT_LT(took, 1500ms);
+  EXPECT_GE(GoneAfter(marker, 2s).count(), 0) << "the statement still runs after its deadline";
+  // Envoy's header is read as well; the smaller of header and body wins.
+  auto envoy = svc().Request("POST", "/api/v1/query",
+                             json::serialize(json::object{{"sql", "SELECT pg_sleep(5)"}, {"timeout", 60000}}),
+                             {{"x-envoy-expected-rq-timeout-ms", "250"}});
+  EXPECT_EQ(envoy.status, 504u) << envoy.body;
+  auto body_wins = svc().Request("POST", "/api/v1/query",
+                                 json::serialize(json::object{{"sql", "SELECT pg_sleep(5)"}, {"timeout", 200}}),
+                                 {{"X-Request-Timeout", "60000"}});
+  EXPECT_EQ(body_wins.status, 504u) << body_wins.body;
+  EXPECT_NE(body_wins.body.find("200 ms"), std::string::npos) << body_wins.body;
+  // Enough time: an ordinary answer.
+  auto fine = svc().Request("POST", "/api/v1/query", R"({"sql":"SELECT 1 AS one"})", {{"X-Request-Timeout", "5000"}});
+  EXPECT_EQ(fine.status, 200u) << fine.body;
+}
+
+TEST_F(Hangup, BadRequestTimeoutHeaderIs400NamingIt) {
+  for (const char* bad : {"abc", "0", "-5", "300001", "10ms", ""}) {
+    auto r = svc().Request("POST", "/api/v1/query", R"({"sql":"SELECT 1"})", {{"X-Request-Timeout", bad}});
+    EXPECT_EQ(r.status, 400u) << bad << ": " << r.body;
+    EXPECT_EQ(r.ErrorCode(), "INVALID_REQUEST") << bad;
+    EXPECT_NE(r.body.find("X-Request-Timeout"), std::string::npos) << r.body;
+  }
+}
+
+TEST_F(Hangup, RequestTimeoutBoundsThePoolWait) {
+  // All 4 pooled connections leased: a query with a deadline gets 503 POOL_TIMEOUT in time.
+  std::vector<std::string> leases;
+  for (int i = 0; i < 4; ++i) {
+    auto lease = svc().Post("/api/v1/connections/acquire", json::object{{"database", "postgresql"}});
+    ASSERT_EQ(lease.status, 200u) << lease.body;
+    leases.emplace_back(lease.json.at("connectionId").as_string());
+  }
+  const auto start = Clock::now();
+  auto r = svc().Request("POST", "/api/v1/query", R"({"sql":"SELECT 1"})", {{"X-Request-Timeout", "300"}});
+  EXPECT_EQ(r.status, 503u) << r.body;
+  EXPECT_EQ(r.ErrorCode(), "POOL_TIMEOUT") << r.body;
+  EXPECT_LT(Clock::now() - start, 1500ms);
+  for (const auto& id : leases) svc().Post("/api/v1/connections/release", json::object{{"connectionId", id}});
+}
+
+// ---------------------------------------------------------------------------------------------
+// NDJSON streaming
+
+std::vector<json::value> Lines(const std::string& body) {
+  std::vector<json::value> out;
+  std::istringstream in(body);
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty()) out.push_back(json::parse(line));
+  }
+  return out;
+}
+
+const std::map<std::string, std::string> kNdjson{{"Accept", "application/x-ndjson"}};
+
+TEST_F(Hangup, StreamsFieldsRowsAndALastLine) {
+  auto r = svc().Request("POST", "/api/v1/query",
+                         R"({"sql":"SELECT g AS id, g::int8 * 1000000000000 AS big, 'row ' || g AS label FROM generate_series(1, 100000) g"})",
+                         kNdjson);
+  ASSERT_EQ(r.status, 200u) << r.body.substr(0, 300);
+  EXPECT_EQ(r.Header("content-type"), "application/x-ndjson");
+  EXPECT_EQ(r.Header("transfer-encoding"), "chunked");
+  auto lines = Lines(r.body);
+  ASSERT_EQ(lines.size(), 100002u);
+  EXPECT_EQ(lines.front().at("fields").at(1).at("dataType"), json::value("int8"));
+  EXPECT_EQ(lines[1], json::parse(R"({"id":1,"big":"1000000000000","label":"row 1"})"));
+  EXPECT_EQ(lines[100000].at("id"), json::value(100000));
+  EXPECT_EQ(lines.back().at("rowCount"), json::value(100000));
+  EXPECT_EQ(lines.back().at("command"), json::value("SELECT"));
+  EXPECT_TRUE(lines.back().at("duration").is_number());
+}
+
+TEST_F(Hangup, StreamsSmallResultsArraysAndCommands) {
+  auto small = svc().Request("POST", "/api/v1/query", R"({"sql":"SELECT 1 AS a, NULL::text AS b","rowMode":"array"})",
+                             kNdjson);
+  ASSERT_EQ(small.status, 200u) << small.body;
+  auto lines = Lines(small.body);
+  ASSERT_EQ(lines.size(), 3u) << small.body;
+  EXPECT_EQ(lines[1], json::parse("[1,null]"));
+  auto empty = svc().Request("POST", "/api/v1/query", R"({"sql":"SELECT 1 AS a WHERE false"})", kNdjson);
+  lines = Lines(empty.body);
+  ASSERT_EQ(lines.size(), 2u) << empty.body;
+  EXPECT_EQ(lines[0].at("fields").at(0).at("name"), json::value("a"));
+  EXPECT_EQ(lines[1].at("rowCount"), json::value(0));
+  auto command = svc().Request("POST", "/api/v1/query", R"({"sql":"CREATE TEMP TABLE IF NOT EXISTS s_tmp (a int)"})", kNdjson);
+  lines = Lines(command.body);
+  ASSERT_EQ(lines.size(), 2u) << command.body;
+  EXPECT_EQ(lines[1].at("command"), json::value("CREATE"));
+}
+
+TEST_F(Hangup, ErrorBeforeTheFirstByteIsAnOrdinaryAnswer) {
+  auto r = svc().Request("POST", "/api/v1/query", R"({"sql":"SELEC 1"})", kNdjson);
+  EXPECT_EQ(r.status, 400u) << r.body;
+  EXPECT_EQ(r.ErrorCode(), "QUERY_ERROR");
+  auto redis = svc().Request("POST", "/api/v1/query", R"({"database":"redis","command":["PING"]})", kNdjson);
+  EXPECT_EQ(redis.status, 400u) << redis.body;
+  auto cached = svc().Request("POST", "/api/v1/query", R"({"sql":"SELECT 1","cache":{"ttl":5}})", kNdjson);
+  EXPECT_EQ(cached.status, 400u) << cached.body;
+}
+
+TEST_F(Hangup, ErrorAfterTheFirstByteIsTheLastLine) {
+  // Division by zero at row 50 000, long after the first chunk went out.
+  auto r = svc().Request("POST", "/api/v1/query",
+                         R"({"sql":"SELECT g, 1 / (50000 - g) AS x, repeat('y', 50) AS pad FROM generate_series(1, 100000) g"})",
+                         kNdjson);
+  ASSERT_EQ(r.status, 200u) << r.body.substr(0, 300);
+  auto lines = Lines(r.body);
+  ASSERT_GT(lines.size(), 2u);
+  const json::value& last = lines.back();
+  ASSERT_TRUE(last.as_object().contains("error")) << json::serialize(last);
+  EXPECT_EQ(last.at("error").at("sqlstate"), json::value("22012"));
+  EXPECT_FALSE(last.as_object().contains("rowCount"));
+}
+
+TEST_F(Hangup, StreamInATransaction) {
+  auto begun = svc().Post("/api/v1/transactions/begin", json::object{{"database", "postgresql"}});
+  ASSERT_EQ(begun.status, 200u) << begun.body;
+  const std::string tx(begun.json.at("transactionId").as_string());
+  auto r = svc().Request("POST", "/api/v1/query",
+                         json::serialize(json::object{{"sql", "SELECT g FROM generate_series(1, 20000) g"}, {"transactionId", tx}}),
+                         kNdjson);
+  ASSERT_EQ(r.status, 200u) << r.body.substr(0, 300);
+  auto lines = Lines(r.body);
+  EXPECT_EQ(lines.back().at("rowCount"), json::value(20000));
+  EXPECT_EQ(svc().Post("/api/v1/transactions/" + tx + "/commit", json::object{}).status, 200u);
+}
+
+TEST_F(Hangup, HangUpMidStreamCancelsTheStatement) {
+  const std::string marker = Marker();
+  RawClient client(svc().port(), 4096);
+  client.Send(HttpPost(svc().admin_token(), "/api/v1/query",
+                       json::serialize(json::object{{"sql", "SELECT g AS " + marker + ", repeat('z', 100) FROM generate_series(1, 50000000) g"}}),
+                       "Accept: application/x-ndjson\r\n"));
+  ASSERT_FALSE(client.ReadFor(500ms).empty()) << "no first chunk";
+  EXPECT_GT(Running(marker), 0);
+  client.Close();
+  const auto gone = GoneAfter(marker);
+  EXPECT_GE(gone.count(), 0) << "the streamed statement still runs after the hang-up";
+  EXPECT_LE(gone.count(), 1000);
+}
+
+std::uint64_t RssKb(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
+TEST_F(Hangup, SlowReaderCostsNoMemoryAndIsCutByTheTimeout) {
+  const std::string marker = Marker();
+  const std::uint64_t rss_before = RssKb(svc().pid());
+  RawClient client(svc().port(), 4096);
+  client.Send(HttpPost(svc().admin_token(), "/api/v1/query",
+                       json::serialize(json::object{{"sql", "SELECT g AS " + marker + ", repeat('z', 100) FROM generate_series(1, 50000000) g"},
+                                                    {"timeout", 1500}}),
+                       "Accept: application/x-ndjson\r\n"));
+  ASSERT_TRUE(WaitRunning(marker));
+  // The reader never reads: the service buffers at most a chunk, PostgreSQL waits on its socket.
+  std::this_thread::sleep_for(1000ms);
+  const std::uint64_t rss_during = RssKb(svc().pid());
+  EXPECT_LT(rss_during, rss_before + 20 * 1024) << "RSS grew from " << rss_before << " to " << rss_during << " kB";
+  // The statement's timeout (plus the client-side grace) ends it and closes the stream.
+  const auto gone = GoneAfter(marker, 8s);
+  EXPECT_GE(gone.count(), 0) << "a stalled stream outlived its statement timeout";
+}
+
+TEST(HangupLimits, StreamOverMaxStreamBytesEndsWith413Line) {
+  ServiceProcess svc(ServiceProcess::Env{{"MAX_STREAM_BYTES", "200000"}});
+  auto r = svc.Request("POST", "/api/v1/query",
+                       R"({"sql":"SELECT g, repeat('q', 100) FROM generate_series(1, 100000) g"})", kNdjson);
+  ASSERT_EQ(r.status, 200u) << r.body.substr(0, 300);
+  auto lines = Lines(r.body);
+  ASSERT_FALSE(lines.empty());
+  EXPECT_EQ(lines.back().at("error").at("code"), json::value("PAYLOAD_TOO_LARGE")) << json::serialize(lines.back());
+  EXPECT_LT(r.body.size(), 300000u);
+  // A buffered (JSON) answer keeps MAX_RESULT_BYTES, not MAX_STREAM_BYTES.
+  EXPECT_EQ(svc.Query({{"sql", "SELECT g FROM generate_series(1, 30000) g"}}).status, 200u);
+}
+
+}  // namespace
+}  // namespace coredb::testing
