@@ -41,6 +41,9 @@ struct PgErrorFields {
   std::string constraint;
   std::string table;
   std::string column;
+  // PostgreSQL ended the session with this report (severity FATAL or PANIC), or the connection
+  // was lost right after it; false for an ERROR, after which the session goes on.
+  bool session_ended = false;
 };
 
 struct Error {

@@ -28,6 +28,34 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+// The error for a connection lost in the middle of an exchange: the report the server sent
+// before closing when there is one for the command being read (FATAL 57P01 shutdown, 25P03 idle
+// timeout, ...: its SQLSTATE says why, and whether the breaker should count it), else libpq's
+// message. Either way the session is gone: kDatabaseUnavailable.
+Error LostConnectionError(const PGresult* last, PGconn* conn) {
+  if (last != nullptr && PQresultStatus(last) == PGRES_FATAL_ERROR && PQresultErrorField(last, PG_DIAG_SQLSTATE)) {
+    Error error = MapPgError(last);
+    error.code = ErrorCode::kDatabaseUnavailable;
+    error.pg->session_ended = true;  // whatever its severity said, the session is gone
+    return error;
+  }
+  return MapConnectionError("lost the connection to PostgreSQL", PQerrorMessage(conn));
+}
+
+// The report that explains a connection lost while reading command `current`: that command's
+// error, or a FATAL report of an earlier one (libpq closes a command's results at the report and
+// moves on before it sees the socket close). nullptr when there is none.
+const PGresult* ReportBeforeLoss(const std::vector<PgResultPtr>& results, std::size_t current) {
+  if (current < results.size() && results[current] && PQresultStatus(results[current].get()) == PGRES_FATAL_ERROR) {
+    return results[current].get();
+  }
+  for (std::size_t k = std::min(current, results.size()); k-- > 0;) {
+    const PGresult* r = results[k].get();
+    if (r != nullptr && PQresultStatus(r) == PGRES_FATAL_ERROR && EndsSession(r)) return r;
+  }
+  return nullptr;
+}
+
 // Client-side backup for the server's statement_timeout: cancel after timeout + kCancelGrace,
 // then give up on the connection if nothing came kAnswerGrace after the cancel.
 constexpr std::chrono::milliseconds kCancelGrace{1000};
@@ -480,7 +508,8 @@ awaitable<Connection::PumpOutcome> Connection::Pump(Clock::time_point deadline, 
     }
     just_sent = false;
     if (flush < 0 || PQconsumeInput(conn_) != 1) {
-      MarkBroken(MapConnectionError("lost the connection to PostgreSQL", PQerrorMessage(conn_)));
+      // The server may have sent why (a FATAL report) before closing: read in an earlier round.
+      MarkBroken(LostConnectionError(ReportBeforeLoss(command_results_, command_), conn_));
       co_return PumpOutcome::kBroken;
     }
     bool previous_was_null = false;
@@ -538,14 +567,7 @@ awaitable<Connection::PumpOutcome> Connection::Pump(Clock::time_point deadline, 
     if (pending_syncs_ == 0) break;
     if (PQstatus(conn_) == CONNECTION_BAD || stalled) {
       // The server went away mid-exchange (often after sending a FATAL error, e.g. 57P01).
-      const PGresult* last = command_ < command_results_.size() ? command_results_[command_].get() : nullptr;
-      if (last != nullptr && PQresultStatus(last) == PGRES_FATAL_ERROR && PQresultErrorField(last, PG_DIAG_SQLSTATE)) {
-        Error error = MapPgError(last);
-        error.code = ErrorCode::kDatabaseUnavailable;
-        MarkBroken(std::move(error));
-      } else {
-        MarkBroken(MapConnectionError("lost the connection to PostgreSQL", PQerrorMessage(conn_)));
-      }
+      MarkBroken(LostConnectionError(ReportBeforeLoss(command_results_, command_), conn_));
       co_return PumpOutcome::kBroken;
     }
     const Ready ready = co_await WaitSocket(true, flush == 1, deadline);

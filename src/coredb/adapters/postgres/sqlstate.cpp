@@ -3,28 +3,51 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <optional>
 
 namespace coredb::pg {
 
-ErrorCode ErrorCodeForSqlState(std::string_view s) {
+// The table (README "SQLSTATE → HTTP"; API.md "Errors" where it has a row):
+//   session ended (FATAL, PANIC)           → 503 DATABASE_UNAVAILABLE  whatever the code
+//   23xxx integrity constraint             → 409 CONSTRAINT_VIOLATION
+//   40001 serialization, 40P01 deadlock    → 409 SERIALIZATION_FAILURE (retryable)
+//   57014 query canceled                   → 504 QUERY_TIMEOUT
+//   42501 privilege, 25006 read-only       → 403 FORBIDDEN
+//   08P01 protocol violation at ERROR      → 400 QUERY_ERROR: a Bind PostgreSQL refused, e.g. a
+//                                            parameter count that does not match the statement
+//   other 08xxx connection exception       → 503 DATABASE_UNAVAILABLE
+//   57xxx operator intervention (57P01..05)→ 503 DATABASE_UNAVAILABLE
+//   53xxx insufficient resources           → 503 DATABASE_UNAVAILABLE, except 53400
+//                                            configuration limit (temp_file_limit: the
+//                                            statement's own size) → 400 QUERY_ERROR
+//   58000 system error, 58030 I/O error    → 503 DATABASE_UNAVAILABLE; 58P01/58P02 (a file the
+//                                            statement names) → 400 QUERY_ERROR
+//   anything else (22 data, 42 syntax and undefined objects, 0A, 54, 21, 25P02, 55, P0, XX, ...)
+//                                          → 400 QUERY_ERROR
+// Whether the breaker counts it is IsBackendFailure's business, not the status's.
+ErrorCode ErrorCodeForSqlState(std::string_view s, bool session_ended) {
+  if (session_ended) return ErrorCode::kDatabaseUnavailable;
   if (s.size() != 5) return ErrorCode::kQueryError;
   const std::string_view cls = s.substr(0, 2);
-  if (cls == "23") return ErrorCode::kConstraintViolation;          // integrity_constraint_violation
+  if (cls == "23") return ErrorCode::kConstraintViolation;  // integrity_constraint_violation
   if (s == "40001" || s == "40P01") return ErrorCode::kSerializationFailure;
-  if (s == "57014") return ErrorCode::kQueryTimeout;                // query_canceled
-  if (s == "42501" || s == "25006") return ErrorCode::kForbidden;   // insufficient_privilege, read_only_sql_transaction
-  if (cls == "08") return ErrorCode::kDatabaseUnavailable;          // connection_exception
-  if (s == "57P01" || s == "57P02" || s == "57P03" || s == "53300") {
-    return ErrorCode::kDatabaseUnavailable;  // admin/crash shutdown, cannot connect now, too many connections
-  }
+  if (s == "57014") return ErrorCode::kQueryTimeout;               // query_canceled
+  if (s == "42501" || s == "25006") return ErrorCode::kForbidden;  // insufficient_privilege, read_only_sql_transaction
+  if (s == "08P01") return ErrorCode::kQueryError;                 // protocol_violation: a refused Bind
+  // connection_exception, operator_intervention
+  if (cls == "08" || cls == "57") return ErrorCode::kDatabaseUnavailable;
+  if (cls == "53") return s == "53400" ? ErrorCode::kQueryError : ErrorCode::kDatabaseUnavailable;
+  if (s == "58000" || s == "58030") return ErrorCode::kDatabaseUnavailable;  // system_error, io_error
   return ErrorCode::kQueryError;
 }
 
 bool IsBackendFailure(const Error& error) {
-  if (error.code == ErrorCode::kDatabaseUnavailable) return true;
-  if (!error.pg || error.pg->sqlstate.size() != 5) return false;
-  const std::string_view cls = std::string_view(error.pg->sqlstate).substr(0, 2);
-  return cls == "53" || cls == "58";
+  if (error.code != ErrorCode::kDatabaseUnavailable) return false;
+  if (!error.pg) return true;  // libpq's own: lost socket, refused or timed out connect
+  const std::string_view s = error.pg->sqlstate;
+  // idle_in_transaction_session_timeout, idle_session_timeout: settings any session may change.
+  if (s == "25P03" || s == "57P05") return false;
+  return error.pg->session_ended;
 }
 
 namespace {
@@ -39,6 +62,21 @@ std::string_view TrimRight(std::string_view s) {
   return s;
 }
 
+// Reads a decimal count at `text`'s start and drops it; nullopt when there is none.
+std::optional<long> TakeCount(std::string_view& text) {
+  long value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr == text.data()) return std::nullopt;
+  text.remove_prefix(static_cast<std::size_t>(ptr - text.data()));
+  return value;
+}
+
+bool TakePrefix(std::string_view& text, std::string_view prefix) {
+  if (text.substr(0, prefix.size()) != prefix) return false;
+  text.remove_prefix(prefix.size());
+  return true;
+}
+
 bool IEqualsAt(std::string_view text, std::size_t pos, std::string_view word) {
   if (pos + word.size() > text.size()) return false;
   for (std::size_t i = 0; i < word.size(); ++i) {
@@ -48,6 +86,34 @@ bool IEqualsAt(std::string_view text, std::size_t pos, std::string_view word) {
 }
 
 }  // namespace
+
+bool EndsSession(const PGresult* result) {
+  const char* severity = PQresultErrorField(result, PG_DIAG_SEVERITY_NONLOCALIZED);
+  if (severity == nullptr) severity = PQresultErrorField(result, PG_DIAG_SEVERITY);
+  const std::string_view v = severity != nullptr ? severity : "";
+  return v == "FATAL" || v == "PANIC";
+}
+
+std::optional<std::string> ParameterCountMessage(std::string_view text) {
+  if (!TakePrefix(text, "bind message supplies ")) return std::nullopt;
+  const auto supplied = TakeCount(text);
+  if (!supplied || !TakePrefix(text, " parameters, but prepared statement \"")) return std::nullopt;
+  const auto quote = text.rfind("\" requires ");
+  if (quote == std::string_view::npos) return std::nullopt;
+  text.remove_prefix(quote + 11);
+  const auto required = TakeCount(text);
+  if (!required || !text.empty()) return std::nullopt;
+  std::string message = "wrong number of parameters: the statement ";
+  if (*required == 0) {
+    message += "takes none";
+  } else {
+    message += "requires " + std::to_string(*required) + " ($1";
+    if (*required > 1) message += "..$" + std::to_string(*required);
+    message += ")";
+  }
+  message += ", params has " + std::to_string(*supplied);
+  return message;
+}
 
 Error MapPgError(const PGresult* result) {
   if (result == nullptr) return Error(ErrorCode::kDatabaseUnavailable, "no result from PostgreSQL");
@@ -71,10 +137,13 @@ Error MapPgError(const PGresult* result) {
   f.table = Field(result, PG_DIAG_TABLE_NAME);
   f.column = Field(result, PG_DIAG_COLUMN_NAME);
   if (message.empty()) message = std::string(TrimRight(PQresultErrorMessage(result)));
+  f.session_ended = EndsSession(result);
   if (f.sqlstate == "25P02") {
     message += " (the transaction is aborted: roll it back before running other statements)";
+  } else if (f.sqlstate == "08P01") {
+    if (auto counts = ParameterCountMessage(message)) message = std::move(*counts);
   }
-  Error error(ErrorCodeForSqlState(f.sqlstate), std::move(message));
+  Error error(ErrorCodeForSqlState(f.sqlstate, f.session_ended), std::move(message));
   error.pg = std::move(f);
   return error;
 }

@@ -6,26 +6,44 @@
 
 #include <libpq-fe.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
 
 namespace coredb::pg {
 
-// Maps the SQLSTATE of a failed statement to an ErrorCode (see the table in sqlstate.cpp).
-ErrorCode ErrorCodeForSqlState(std::string_view sqlstate);
+// Maps the SQLSTATE of a failed statement to an ErrorCode (the table in sqlstate.cpp, documented
+// in README "SQLSTATE → HTTP"). `session_ended`: PostgreSQL sent the report with severity FATAL
+// or PANIC (the session is over): always kDatabaseUnavailable, whatever the code.
+ErrorCode ErrorCodeForSqlState(std::string_view sqlstate, bool session_ended = false);
 
-// Whether `error` is the backend's fault, for the circuit breaker: the server or the connection
-// to it failed (kDatabaseUnavailable: SQLSTATE class 08, 57P01..57P03 shutdown, 53300 too many
-// connections, a lost socket, a refused connect) or the server ran out of resources (class 53:
-// disk full, out of memory; class 58: I/O error). Everything else is the caller's: SQL errors,
-// constraint violations, privilege, serialization failures, a statement cancelled by the timeout
-// the caller chose (57014), a full pool (kPoolTimeout: our own saturation, not a dead backend).
+// Whether `error` is the backend's fault, for the circuit breaker: PostgreSQL could not be
+// reached or the session failed under us — libpq's own errors (a lost socket, a refused or timed
+// out connect: kDatabaseUnavailable without `pg`) and reports that ended the session
+// (kDatabaseUnavailable with pg->session_ended: 57P01 admin shutdown, 57P02 crash, 08xxx ...),
+// except the session's own idle timeouts (25P03, 57P05), which the caller can set.
+// Everything PostgreSQL reports at severity ERROR comes from a server that answered and keeps
+// the session: it never counts, whatever its SQLSTATE (a caller can raise any SQLSTATE with
+// RAISE ... USING ERRCODE; a disk-full write or an out-of-memory statement answers 503 without
+// refusing everybody's reads). Nor do a full pool (kPoolTimeout) or the caller's timeout (57014).
 bool IsBackendFailure(const Error& error);
 
 // A statement's error result (PGRES_FATAL_ERROR) → Error with `pg` filled from the error fields;
-// the message is PostgreSQL's primary message. A result without a SQLSTATE (libpq's own errors,
-// e.g. a lost connection) becomes kDatabaseUnavailable.
+// the message is PostgreSQL's primary message, except for a parameter-count mismatch (08P01 from
+// Bind), which names both counts in the API's terms. A result without a SQLSTATE (libpq's own
+// errors, e.g. a lost connection) becomes kDatabaseUnavailable.
 Error MapPgError(const PGresult* result);
+
+// Whether an error report ends the session (severity FATAL or PANIC): the non-localized severity
+// (PostgreSQL 9.6+), else the localized one (English on most servers).
+bool EndsSession(const PGresult* result);
+
+// PostgreSQL's parameter-count refusal (exec_bind_message, 08P01: `bind message supplies 1
+// parameters, but prepared statement "coredb_s3" requires 2`) in the API's terms, naming both
+// counts and not the service's statement name: `wrong number of parameters: the statement
+// requires 2 ($1..$2), params has 1`. nullopt for any other text (a translated one included:
+// MapPgError then keeps the server's).
+std::optional<std::string> ParameterCountMessage(std::string_view postgres_message);
 
 // A connection-level failure (connect, lost socket) → kDatabaseUnavailable. `what` says what was
 // being done ("could not connect to PostgreSQL"); `libpq_message` is PQerrorMessage's text. The
