@@ -35,6 +35,7 @@ import type {
   VectorFilter,
   VectorItem,
   VectorMatch,
+  StreamSummary,
 } from './types.js';
 
 export interface CoreDbOptions {
@@ -283,6 +284,65 @@ export class CoreDb {
   async queryArray<R extends unknown[] = unknown[]>(sql: string, params?: readonly QueryParam[], options?: QueryOptions): Promise<QueryResult<R>> {
     const res = await this.transport.call<WireQueryResult>('POST', '/api/v1/query', queryCall(statementBody(sql, params, options, 'array'), options));
     return toResult<R>(res.body);
+  }
+
+  /**
+   * One statement's rows as they arrive (the service streams NDJSON: `Accept:
+   * application/x-ndjson`), for results too large to hold: memory stays flat whatever the size.
+   * Leaving the loop early (break, throw) or aborting `signal` closes the request, and the service
+   * cancels the statement. An error after the first rows is thrown as CoreDbError where it comes;
+   * a stream cut before its last line throws BAD_RESPONSE. The generator's return value holds the
+   * fields, rowCount, command and duration. Never retried.
+   */
+  async *stream<R = Row>(sql: string, params?: readonly QueryParam[], options?: QueryOptions & { rowMode?: 'object' | 'array' }): AsyncGenerator<R, StreamSummary, undefined> {
+    if (options?.cache !== undefined || options?.idempotencyKey !== undefined) {
+      throw new TypeError('stream() takes no cache or idempotencyKey (the service streams plain SQL only)');
+    }
+    const controller = new AbortController();
+    const outer = options?.signal;
+    const onAbort = () => controller.abort(outer?.reason);
+    if (outer?.aborted) onAbort();
+    outer?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const body = statementBody(sql, params, options, options?.rowMode === 'array' ? 'array' : undefined);
+      const res = await this.transport.open('/api/v1/query', body, controller.signal, { accept: 'application/x-ndjson' });
+      if (!res.body) throw new CoreDbError({ code: 'BAD_RESPONSE', status: res.status, message: 'stream: no body' });
+      const decoder = new TextDecoder();
+      let pending = '';
+      let fields: FieldDef[] | undefined;
+      // The last line (summary or error) is only known at the end: rows are yielded one line behind.
+      let held: string | undefined;
+      const take = (line: string): R | undefined => {
+        if (fields === undefined) {
+          fields = (JSON.parse(line) as { fields: FieldDef[] }).fields;
+          return undefined;
+        }
+        const previous = held;
+        held = line;
+        return previous === undefined ? undefined : (JSON.parse(previous) as R);
+      };
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        pending += decoder.decode(chunk, { stream: true });
+        let nl: number;
+        while ((nl = pending.indexOf('\n')) >= 0) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          if (line.length === 0) continue;
+          const row = take(line);
+          if (row !== undefined) yield row;
+        }
+      }
+      pending += decoder.decode();
+      if (pending.length > 0 || held === undefined) {
+        throw new CoreDbError({ code: 'BAD_RESPONSE', status: res.status, message: 'stream: cut before its last line' });
+      }
+      const last = JSON.parse(held) as { error?: ErrorBody; rowCount?: number | null; command?: string | null; duration?: number };
+      if (last.error !== undefined && last.rowCount === undefined) throw CoreDbError.fromBody(last.error, res.status);
+      return { fields: fields ?? [], rowCount: last.rowCount ?? null, command: last.command ?? null, duration: last.duration ?? 0 };
+    } finally {
+      outer?.removeEventListener('abort', onAbort);
+      controller.abort();  // a no-op after a complete stream; closes the request otherwise
+    }
   }
 
   /** One Redis command (scope by command: reads read, writes write, administration admin). */

@@ -83,6 +83,40 @@ export class Transport {
     return Math.max(10, Math.random() * cap);
   }
 
+  /**
+   * A POST whose answer is read as a stream (NDJSON): the open Response once its status is 2xx
+   * (never retried: rows may already have been seen); the error model thrown otherwise.
+   */
+  async open(path: string, body: unknown, signal: AbortSignal, headers: Record<string, string>): Promise<Response> {
+    const init: RequestInit & { dispatcher?: unknown } = {
+      method: 'POST',
+      headers: { ...this.staticHeaders, ...headers, 'content-type': 'application/json' },
+      body: encodeBody(body),
+      signal,
+    };
+    if (this.options.dispatcher !== undefined) init.dispatcher = this.options.dispatcher;
+    let res: Response;
+    try {
+      res = await this.options.fetch(this.base + path, init);
+    } catch (e) {
+      if (signal.aborted) throw signal.reason ?? e;
+      throw new CoreDbError({ code: 'CONNECTION_FAILED', status: 0, message: `POST ${path}: ${(e as Error)?.message ?? String(e)}`, cause: e });
+    }
+    if (res.ok) return res;
+    const text = await res.text();
+    let errorBody: ErrorBody | undefined;
+    try {
+      errorBody = (JSON.parse(text) as { error?: ErrorBody }).error;
+    } catch {
+      errorBody = undefined;
+    }
+    if (errorBody && typeof errorBody.code === 'string') {
+      throw new CoreDbError({ code: errorBody.code, message: errorBody.message, status: res.status, body: errorBody,
+        requestId: res.headers.get('x-request-id') ?? undefined });
+    }
+    throw new CoreDbError({ code: 'BAD_RESPONSE', status: res.status, message: `POST ${path}: HTTP ${res.status} without the service's error model` });
+  }
+
   async call<T>(method: string, path: string, call: CallOptions = {}): Promise<CallResult<T>> {
     let url = this.base + path;
     if (call.query) {

@@ -22,6 +22,14 @@ export interface FieldDef {
   dataTypeID: number;
 }
 
+/** What a stream() ends with (its generator's return value). */
+export interface StreamSummary {
+  fields: FieldDef[];
+  rowCount: number | null;
+  command: string | null;
+  duration: number;
+}
+
 /** node-postgres' result shape. */
 export interface QueryResult<R = Row> {
   rows: R[];

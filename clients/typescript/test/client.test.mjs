@@ -126,6 +126,57 @@ describe('query', () => {
   });
 });
 
+describe('stream', () => {
+  test('rows as they arrive, then the summary; arrays with rowMode', async () => {
+    let n = 0;
+    let last;
+    const it = db.stream('SELECT g AS id, g::int8 AS big FROM generate_series(1, 50000) g');
+    for (;;) {
+      const step = await it.next();
+      if (step.done) {
+        assert.equal(step.value.rowCount, 50000);
+        assert.equal(step.value.command, 'SELECT');
+        assert.deepEqual(step.value.fields.map((f) => f.name), ['id', 'big']);
+        break;
+      }
+      n += 1;
+      last = step.value;
+    }
+    assert.equal(n, 50000);
+    assert.deepEqual(last, { id: 50000, big: '50000' });
+    const arrays = [];
+    for await (const row of db.stream('SELECT 1 AS a, NULL::text AS b', [], { rowMode: 'array' })) arrays.push(row);
+    assert.deepEqual(arrays, [[1, null]]);
+  });
+
+  test('an error before the first row and one after rows are both CoreDbError', async () => {
+    await assert.rejects(async () => {
+      for await (const _ of db.stream('SELEC 1')) { /* nothing */ }
+    }, (e) => e instanceof CoreDbError && e.code === 'QUERY_ERROR' && e.status === 400);
+    let seen = 0;
+    await assert.rejects(async () => {
+      for await (const _ of db.stream("SELECT 1 / (40000 - g) AS x, repeat('y', 50) FROM generate_series(1, 80000) g")) seen += 1;
+    }, (e) => e instanceof CoreDbError && e.sqlstate === '22012');
+    assert.ok(seen > 1000, `rows before the error: ${seen}`);
+  });
+
+  test('leaving the loop early closes the request and the service cancels the statement', async () => {
+    const marker = `stream_${RUN}`;
+    let n = 0;
+    for await (const _ of db.stream(`SELECT generate_series(1, 100000000) AS ${marker}, repeat('z', 100)`)) {
+      n += 1;
+      if (n === 1000) break;
+    }
+    let running = 1;
+    for (let i = 0; i < 100 && running > 0; i += 1) {
+      await new Promise((r) => setTimeout(r, 20));
+      const r = await db.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%${marker}%' AND pid <> pg_backend_pid()`);
+      running = r.rows[0].n;
+    }
+    assert.equal(running, 0, 'the statement still runs after the loop was left');
+  });
+});
+
 describe('transactions', () => {
   test('commit on return: both writes are there', async () => {
     const value = await db.transaction(async (tx) => {

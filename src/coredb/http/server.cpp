@@ -554,7 +554,8 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
       }
     }
     const CancelReason reason = session->force_closed ? CancelReason::kShutdown : session->cancel_reason;
-    if (reason == CancelReason::kPeerGone || reason == CancelReason::kShutdown || writer.failed()) {
+    if (reason == CancelReason::kPeerGone || reason == CancelReason::kShutdown ||
+        (writer.failed() && reason != CancelReason::kDeadline)) {
       // Nobody reads an answer: the request is logged and counted as 499 (nginx's "client closed").
       report(499, "CLIENT_CLOSED");
       break;

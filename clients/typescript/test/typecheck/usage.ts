@@ -87,4 +87,12 @@ export async function wrongCalls(): Promise<void> {
   // @ts-expect-error atomic batches answer results only: no CoreDbError entries to narrow
   const r: CoreDbError = (await db.batch(['SELECT 1']))[0]!;
   void r;
+  for await (const row of db.stream<{ id: number }>('SELECT 1 AS id')) {
+    const id: number = row.id;
+    void id;
+    // @ts-expect-error the row type has no `name`
+    void row.name;
+  }
+  // @ts-expect-error rowMode is 'object' or 'array'
+  db.stream('SELECT 1', [], { rowMode: 'rows' });
 }
