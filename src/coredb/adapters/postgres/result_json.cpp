@@ -683,6 +683,23 @@ void RowWriter::Append(std::string& out, const PGresult* one_row) {
   for (int c = 0; c < columns; ++c) {
     if (c > 0) out += ',';
     if (object) out += st.keys[static_cast<std::size_t>(c)];
+    const ValueKind kind = st.codecs[static_cast<std::size_t>(c)].kind;
+    if (!PQgetisnull(one_row, 0, c) && (kind == ValueKind::kText || kind == ValueKind::kInteger)) {
+      // The common kinds written straight from the text (what Decode would give, without a value).
+      const std::string_view text(PQgetvalue(one_row, 0, c), static_cast<std::size_t>(PQgetlength(one_row, 0, c)));
+      std::int64_t number = 0;
+      if (kind == ValueKind::kText) {
+        out += '"';
+        AppendEscaped(out, text);
+        out += '"';
+        continue;
+      }
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), number);
+      if (ec == std::errc() && end == text.data() + text.size() && !text.empty() && text.front() != '+') {
+        out += text;
+        continue;
+      }
+    }
     AppendJson(out, value(c));
   }
   out += object ? '}' : ']';
