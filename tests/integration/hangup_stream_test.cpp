@@ -2,6 +2,8 @@
 // cancelled on the server, 499 in the log), deadlines from the caller (X-Request-Timeout) and
 // NDJSON streaming (Accept: application/x-ndjson), against the real binary and PostgreSQL with
 // the dev stack's non-superuser role; pg_stat_activity (as the superuser) says what still runs.
+#include "support/clients.hpp"
+#include "support/scratch_database.hpp"
 #include "support/service_process.hpp"
 
 #include <boost/json/parse.hpp>
@@ -170,14 +172,20 @@ TEST_F(Hangup, QueryIsCancelledOnTheServerWithin200ms) {
 }
 
 TEST_F(Hangup, AlsoForANonAdminClientWithItsOwnRole) {
-  // The platform's services call with client tokens (scoped: SET LOCAL ROLE, read-only checks).
-  auto created = svc().Post("/api/v1/clients", json::object{{"name", "hangup-" + Marker()}, {"scopes", json::array{"read"}}});
+  // The platform's services call with client tokens (scoped: READ ONLY, role checks). Clients
+  // live in the schema: a service of its own on a migrated scratch database.
+  ScratchDatabase db;
+  ServiceProcess scoped(ServiceProcess::Env{{"DATABASE_URL", db.app_conninfo()}});
+  EnsureMigrated(scoped);
+  auto created = scoped.Post("/api/v1/clients", json::object{{"name", "hangup-" + Marker()}, {"scopes", json::array{"read"}}});
   ASSERT_EQ(created.status, 201u) << created.body;
   const std::string token(created.json.at("token").as_string());
   const std::string marker = Marker();
-  const auto gone =
-      HangUpWhileRunning(HttpPost(token, "/api/v1/query", json::serialize(json::object{{"sql", SleepSql(marker)}})),
-                         marker);
+  RawClient client(scoped.port());
+  client.Send(HttpPost(token, "/api/v1/query", json::serialize(json::object{{"sql", SleepSql(marker)}})));
+  ASSERT_TRUE(WaitRunning(marker)) << "the statement never started";
+  client.Close();
+  const auto gone = GoneAfter(marker);
   EXPECT_GE(gone.count(), 0);
   EXPECT_LE(gone.count(), 1000);
 }

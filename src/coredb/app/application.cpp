@@ -204,10 +204,11 @@ struct Service {
         pg_pool(ioc.get_executor(), MakePoolOptions("postgresql", cfg.postgres, cfg, cfg.postgres.pool_size),
                 cancel_worker),
         vector_pool(ioc.get_executor(), MakePoolOptions("vector", cfg.vector, cfg, cfg.vector.pool_size),
-                    cancel_worker),
+                    vector_cancel_worker),
         // Probes have their own connection, so an exhausted pool never reads as a dead database.
         pg_probe_pool(ioc.get_executor(), MakePoolOptions("postgresql-health", cfg.postgres, cfg, 1), cancel_worker),
-        vector_probe_pool(ioc.get_executor(), MakePoolOptions("vector-health", cfg.vector, cfg, 1), cancel_worker),
+        vector_probe_pool(ioc.get_executor(), MakePoolOptions("vector-health", cfg.vector, cfg, 1),
+                          vector_cancel_worker),
         // The saga log and locks: one connection per saga running on this instance.
         saga_pool(ioc.get_executor(), MakePoolOptions("sagas", cfg.postgres, cfg, cfg.saga_concurrency), cancel_worker),
         // The client table: its own small pool, so a busy main pool never delays a reload.
@@ -300,10 +301,10 @@ struct Service {
     s.sagas_failed = g.failed;
     s.sagas_recovered = g.recovered;
     s.http_connections = server.active_sessions();
-    const pg::CancelWorkerStats cancels = cancel_worker.Stats();
-    s.pg_cancels_delivered = cancels.delivered;
-    s.pg_cancels_failed = cancels.failed;
-    s.pg_cancels_dropped = cancels.dropped;
+    const pg::CancelWorkerStats cancels = cancel_worker.Stats(), vector_cancels = vector_cancel_worker.Stats();
+    s.pg_cancels_delivered = cancels.delivered + vector_cancels.delivered;
+    s.pg_cancels_failed = cancels.failed + vector_cancels.failed;
+    s.pg_cancels_dropped = cancels.dropped + vector_cancels.dropped;
     s.ready = !health.draining() && health.IsUp("database") && health.IsUp("redis");
     return s;
   }
@@ -362,6 +363,9 @@ struct Service {
   CircuitBreaker pg_breaker;
   CircuitBreaker vector_breaker;
   pg::CancelWorker cancel_worker;
+  // The vector store's cancels have threads of their own: a server that never ends a cancel
+  // request (the dev stack's PGlite server keeps the connection open) cannot hold up PostgreSQL's.
+  pg::CancelWorker vector_cancel_worker;
   pg::Pool pg_pool;
   pg::Pool vector_pool;
   pg::Pool pg_probe_pool;
