@@ -3,7 +3,7 @@
 // 100 ms), flip readiness within 2 s, serve again within 5 s of the backend's return, leak no
 // connection and lose no row it acknowledged. Each drill restarts what it killed, whatever
 // happens (BackendGuard), because the dev stack is shared with the other tests.
-#include "support/prometheus_text.hpp"
+#include "support/metrics_scrape.hpp"
 #include "support/service_process.hpp"
 
 #include <gtest/gtest.h>
@@ -47,14 +47,6 @@ class BackendGuard {
   std::string name_;
   bool restarted_ = false;
 };
-
-PromParse Scrape(ServiceProcess& svc) {
-  auto r = svc.Get("/metrics");
-  EXPECT_EQ(r.status, 200u) << r.body;
-  auto p = ParsePrometheusText(r.body);
-  EXPECT_TRUE(p.problems.empty()) << (p.problems.empty() ? "" : p.problems[0]);
-  return p;
-}
 
 struct Call {
   Clock::time_point at;

@@ -3,6 +3,7 @@
 // NDJSON streaming (Accept: application/x-ndjson), against the real binary and PostgreSQL with
 // the dev stack's non-superuser role; pg_stat_activity (as the superuser) says what still runs.
 #include "support/clients.hpp"
+#include "support/metrics_scrape.hpp"
 #include "support/scratch_database.hpp"
 #include "support/service_process.hpp"
 
@@ -125,13 +126,8 @@ class Hangup : public ::testing::Test {
     }
     return -1ms;
   }
-  static std::uint64_t Metric(const std::string& sample) {
-    auto r = svc().Get("/metrics");
-    std::istringstream lines(r.body);
-    for (std::string line; std::getline(lines, line);) {
-      if (line.rfind(sample + " ", 0) == 0) return std::stoull(line.substr(sample.size() + 1));
-    }
-    return 0;
+  static double CancelsDelivered() {
+    return Scrape(svc()).Value("coredb_pg_cancel_requests_total", {{"outcome", "delivered"}}).value_or(0);
   }
   // Sends `request`, waits until `marker` runs, hangs up; returns how long the statement outlived the socket.
   static std::chrono::milliseconds HangUpWhileRunning(const std::string& request, const std::string& marker) {
@@ -153,7 +149,7 @@ std::string SleepSql(const std::string& marker, int seconds = 30) {
 }
 
 TEST_F(Hangup, QueryIsCancelledOnTheServerWithin200ms) {
-  const std::uint64_t delivered_before = Metric("coredb_pg_cancel_requests_total{outcome=\"delivered\"}");
+  const double delivered_before = CancelsDelivered();
   std::vector<long long> times;
   for (int attempt = 0; attempt < 3; ++attempt) {
     const std::string marker = Marker();
@@ -166,7 +162,7 @@ TEST_F(Hangup, QueryIsCancelledOnTheServerWithin200ms) {
   std::sort(times.begin(), times.end());
   std::cout << "hang-up → statement gone: " << times[0] << " / " << times[1] << " / " << times[2] << " ms\n";
   EXPECT_LE(times[1], 200) << "median time from hang-up to the statement's end";
-  EXPECT_GE(Metric("coredb_pg_cancel_requests_total{outcome=\"delivered\"}"), delivered_before + 3);
+  EXPECT_GE(CancelsDelivered(), delivered_before + 3);
   EXPECT_TRUE(svc().WaitForOutput("\"status\":499", 2s)) << "the abandoned request is logged as 499";
   EXPECT_EQ(svc().Output().find("\"status\":400,\"durationMs\":1"), std::string::npos);
 }

@@ -7,7 +7,7 @@
 // RAISE ... USING ERRCODE: a real report with that SQLSTATE, at severity ERROR.
 #include "coredb/adapters/postgres/pg_connection.hpp"
 #include "pg_test_support.hpp"
-#include "support/prometheus_text.hpp"
+#include "support/metrics_scrape.hpp"
 #include "support/service_process.hpp"
 
 #include <gtest/gtest.h>
@@ -21,14 +21,6 @@ namespace {
 
 namespace json = boost::json;
 using namespace std::chrono_literals;
-
-PromParse Scrape(ServiceProcess& svc) {
-  auto r = svc.Get("/metrics");
-  EXPECT_EQ(r.status, 200u) << r.body;
-  auto p = ParsePrometheusText(r.body);
-  EXPECT_TRUE(p.problems.empty()) << (p.problems.empty() ? "" : p.problems[0]);
-  return p;
-}
 
 // What the PostgreSQL breaker and pool have seen so far.
 struct BreakerView {
