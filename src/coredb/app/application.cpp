@@ -318,6 +318,8 @@ struct Service {
   }
 
   static void LogRequest(const http::CompletedRequest& r) {
+    const auto level = r.status >= 500 ? spdlog::level::warn : spdlog::level::info;
+    if (!observability::LogEnabled(level)) return;
     boost::json::object fields{{"requestId", r.request_id},
                                {"method", r.method},
                                {"route", r.route},
@@ -326,7 +328,7 @@ struct Service {
     if (!r.client.empty()) fields["client"] = r.client;
     if (!r.statement.empty()) fields["statement"] = r.statement;
     if (r.error_code) fields["errorCode"] = *r.error_code;
-    observability::LogEvent(r.status >= 500 ? spdlog::level::warn : spdlog::level::info, "request", fields);
+    observability::LogEvent(level, "request", fields);
   }
 
   asio::awaitable<void> Stop() {

@@ -3,6 +3,9 @@
 #include "coredb/core/token_auth.hpp"
 
 #include <cctype>
+#include <functional>
+#include <string>
+#include <unordered_map>
 
 namespace coredb::clients {
 
@@ -153,7 +156,24 @@ std::string NormalizeSql(std::string_view sql) {
   return out;
 }
 
-std::string SqlFingerprint(std::string_view sql) { return "sql:" + Hex16(NormalizeSql(sql)); }
+std::string SqlFingerprint(std::string_view sql) {
+  // Services send the same few statements over and over (the text is the cache key of the
+  // prepared statements too): remember the last fingerprints instead of normalising and hashing
+  // every request's SQL again. Long texts are not kept; the table starts afresh when full.
+  constexpr std::size_t kMaxEntries = 1024;
+  constexpr std::size_t kMaxKeptSql = 4096;
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+  };
+  thread_local std::unordered_map<std::string, std::string, Hash, std::equal_to<>> recent;
+  if (sql.size() > kMaxKeptSql) return "sql:" + Hex16(NormalizeSql(sql));
+  if (auto it = recent.find(sql); it != recent.end()) return it->second;
+  if (recent.size() >= kMaxEntries) recent.clear();
+  std::string fingerprint = "sql:" + Hex16(NormalizeSql(sql));
+  recent.emplace(std::string(sql), fingerprint);
+  return fingerprint;
+}
 
 std::string BatchFingerprint(std::span<const std::string_view> statements) {
   std::string joined;

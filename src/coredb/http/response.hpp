@@ -8,6 +8,9 @@
 #include <boost/json/value.hpp>
 
 #include <chrono>
+#include <cstddef>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -49,6 +52,23 @@ class ResponseStream {
   bool failed_ = false;
   bool ended_ = false;
 };
+
+// The status line and headers of an answer, up to and including the blank line, in one string:
+// the session writes it and the body with one gather write (no per-header allocations).
+// `content_length` nullopt: `Transfer-Encoding: chunked` (HTTP/1.1 streams). Connection: an
+// HTTP/1.1 answer says `close` when the connection will close, an HTTP/1.0 one `keep-alive` when
+// it stays open. CR and LF in header values are dropped: no value can start a header of its own.
+struct ResponseHead {
+  unsigned status = 200;
+  unsigned version = 11;  // 10 or 11, as the request's
+  bool keep_alive = true;
+  std::string_view content_type;
+  std::string_view request_id;
+  std::optional<std::size_t> content_length;
+  std::span<const std::pair<std::string, std::string>> headers;
+  std::string_view extra;  // further complete header lines ("Name: value\r\n"), written as they are
+};
+void AppendResponseHead(std::string& out, const ResponseHead& head);
 
 Response JsonResponse(unsigned status, const boost::json::value& body);
 // The error model of API.md: {"error": {"code", "message", ...}} with the mapped status.

@@ -75,6 +75,11 @@ void ShutdownLogging() {
   spdlog::shutdown();
 }
 
+bool LogEnabled(spdlog::level::level_enum level) {
+  spdlog::logger* logger = StructuredLogger() ? StructuredLogger().get() : spdlog::default_logger_raw();
+  return logger->should_log(level);
+}
+
 void LogEvent(spdlog::level::level_enum level, std::string_view message, const boost::json::object& fields) {
   spdlog::logger* logger = StructuredLogger() ? StructuredLogger().get() : spdlog::default_logger_raw();
   if (!logger->should_log(level)) return;

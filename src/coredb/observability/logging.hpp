@@ -21,5 +21,7 @@ void ShutdownLogging();
 
 // One JSON line: {"ts","level","service","msg": message, ...fields}.
 void LogEvent(spdlog::level::level_enum level, std::string_view message, const boost::json::object& fields);
+// Whether LogEvent would write at `level` (check before building its fields on a hot path).
+bool LogEnabled(spdlog::level::level_enum level);
 
 }  // namespace coredb::observability

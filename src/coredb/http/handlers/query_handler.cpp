@@ -10,8 +10,8 @@
 
 #include "coredb/cache/cache_key.hpp"
 #include "coredb/core/json_writer.hpp"
+#include "coredb/core/token_auth.hpp"
 
-#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 #include <boost/json/serialize.hpp>
 
@@ -237,8 +237,7 @@ std::string DefaultCacheKey(const QueryRequest& q, std::string_view pg_role) {
   // Clients with different PostgreSQL roles may see different rows: they never share a result.
   if (!pg_role.empty()) identity.emplace_back(boost::json::string_view(pg_role.data(), pg_role.size()));
   const std::string text = boost::json::serialize(identity);
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest);
+  const TokenDigest digest = Sha256(text);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string key = "q:";
   for (unsigned char b : digest) {
