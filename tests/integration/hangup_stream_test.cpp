@@ -19,9 +19,11 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <memory>
 #include <random>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 namespace coredb::testing {
 namespace {
@@ -53,6 +55,7 @@ class RawClient {
   // Reads what arrives within `timeout` (until EOF or the timeout).
   std::string ReadFor(std::chrono::milliseconds timeout) {
     std::string out;
+    closed_ = false;
     const auto until = Clock::now() + timeout;
     while (Clock::now() < until) {
       pollfd p{fd_, POLLIN, 0};
@@ -60,7 +63,10 @@ class RawClient {
       if (::poll(&p, 1, static_cast<int>(std::max<long long>(left, 1))) <= 0) continue;
       char buf[65536];
       const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) break;
+      if (n <= 0) {
+        closed_ = true;
+        break;
+      }
       out.append(buf, static_cast<std::size_t>(n));
     }
     return out;
@@ -69,9 +75,12 @@ class RawClient {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
   }
+  // The last ReadFor ended because the service closed the connection.
+  bool closed() const { return closed_; }
 
  private:
   int fd_ = -1;
+  bool closed_ = false;
 };
 
 std::string HttpPost(const std::string& token, const std::string& target, const std::string& body,
@@ -215,6 +224,90 @@ TEST_F(Hangup, PipelinedRequestsAreStillAnswered) {
   const std::string answers = client.ReadFor(3s);
   EXPECT_NE(answers.find("\"a\":1"), std::string::npos) << answers;
   EXPECT_NE(answers.find("\"b\":2"), std::string::npos) << answers;
+}
+
+// The session parses what is already in its buffer and reads only what is missing: a request
+// that arrives in pieces, one that waits for 100-continue, and several in one packet all get
+// their answers, in order, on one connection.
+TEST_F(Hangup, RequestsArrivingInPiecesAreAnswered) {
+  const std::string request = HttpPost(svc().admin_token(), "/api/v1/query", R"({"sql":"SELECT 7 AS pieces"})");
+  RawClient client(svc().port());
+  for (std::size_t i = 0; i < request.size(); i += 7) {
+    client.Send(request.substr(i, 7));
+    std::this_thread::sleep_for(1ms);
+  }
+  const std::string one = client.ReadFor(600ms);
+  EXPECT_EQ(one.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << one;
+  EXPECT_NE(one.find("\"pieces\":7"), std::string::npos) << one;
+  // The head in one write, the body in another, then three requests in one.
+  const auto cut = request.find("\r\n\r\n") + 4;
+  client.Send(request.substr(0, cut));
+  std::this_thread::sleep_for(50ms);
+  client.Send(request.substr(cut));
+  const std::string quick = HttpPost(svc().admin_token(), "/api/v1/query", R"({"sql":"SELECT 8 AS n"})");
+  client.Send(quick + quick + quick);
+  const std::string more = client.ReadFor(800ms);
+  std::size_t answers = 0;
+  for (auto pos = more.find("HTTP/1.1 200 OK"); pos != std::string::npos; pos = more.find("HTTP/1.1 200 OK", pos + 1)) {
+    ++answers;
+  }
+  EXPECT_EQ(answers, 4u) << more;
+  EXPECT_LT(more.find("\"pieces\":7"), more.find("\"n\":8")) << more;
+}
+
+TEST_F(Hangup, ExpectContinueGetsA100ThenTheAnswer) {
+  const std::string request = HttpPost(svc().admin_token(), "/api/v1/query", R"({"sql":"SELECT 9 AS continued"})",
+                                       "Expect: 100-continue\r\n");
+  const auto cut = request.find("\r\n\r\n") + 4;
+  RawClient client(svc().port());
+  client.Send(request.substr(0, cut));
+  const std::string interim = client.ReadFor(300ms);
+  EXPECT_EQ(interim.rfind("HTTP/1.1 100 Continue\r\n", 0), 0u) << interim;
+  client.Send(request.substr(cut));
+  const std::string answer = client.ReadFor(500ms);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+  EXPECT_NE(answer.find("\"continued\":9"), std::string::npos) << answer;
+  // Head and body together: no 100 is owed, just the answer.
+  RawClient together(svc().port());
+  together.Send(request);
+  const std::string direct = together.ReadFor(500ms);
+  EXPECT_EQ(direct.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << direct;
+}
+
+// MAX_CONNECTIONS: a new connection past it closes the one idle for longest; when every
+// connection is busy, the newcomer is closed unanswered and the busy ones are untouched.
+TEST(Connections, PastMaxConnectionsTheLongestIdleMakesRoom) {
+  ServiceProcess svc(ServiceProcess::Env{{"MAX_CONNECTIONS", "3"}});
+  const std::string live = "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::vector<std::unique_ptr<RawClient>> idle;
+  for (int i = 0; i < 3; ++i) {
+    idle.push_back(std::make_unique<RawClient>(svc.port()));
+    idle.back()->Send(live);
+    ASSERT_NE(idle.back()->ReadFor(300ms).find(" 200 "), std::string::npos);
+    std::this_thread::sleep_for(20ms);  // idle since: 0 oldest
+  }
+  RawClient newcomer(svc.port());
+  newcomer.Send(live);
+  EXPECT_NE(newcomer.ReadFor(300ms).find(" 200 "), std::string::npos) << "the new connection is served";
+  idle[0]->ReadFor(300ms);
+  EXPECT_TRUE(idle[0]->closed()) << "the longest-idle connection made room";
+  for (int i = 1; i < 3; ++i) {
+    idle[i]->Send(live);
+    EXPECT_NE(idle[i]->ReadFor(300ms).find(" 200 "), std::string::npos) << "connection " << i << " still serves";
+  }
+  // Three busy connections (the newcomer and idle[1..2] each run a statement): no room.
+  const std::string slow = HttpPost(svc.admin_token(), "/api/v1/query", R"j({"sql":"SELECT pg_sleep(0.6)"})j");
+  newcomer.Send(slow);
+  idle[1]->Send(slow);
+  idle[2]->Send(slow);
+  std::this_thread::sleep_for(150ms);
+  RawClient refused(svc.port());
+  refused.Send(live);
+  EXPECT_EQ(refused.ReadFor(300ms), "");
+  EXPECT_TRUE(refused.closed()) << "refused while every connection is busy";
+  for (RawClient* busy : {&newcomer, idle[1].get(), idle[2].get()}) {
+    EXPECT_NE(busy->ReadFor(1s).find(" 200 "), std::string::npos) << "a busy connection is never cut";
+  }
 }
 
 TEST_F(Hangup, BatchIsCancelled) {

@@ -50,6 +50,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include <sys/resource.h>
+
 namespace coredb::app {
 
 namespace asio = boost::asio;
@@ -404,6 +406,28 @@ struct Service {
 
 }  // namespace
 
+namespace {
+
+// Every HTTP connection is a descriptor: raise the soft RLIMIT_NOFILE (often 1024) to what
+// MAX_CONNECTIONS and the pools need, as far as the hard limit allows, and say so if it does not.
+void RaiseOpenFileLimit(const config::Config& cfg) {
+  const rlim_t needed = static_cast<rlim_t>(cfg.http.max_connections + cfg.postgres.pool_size +
+                                            cfg.vector.pool_size + cfg.redis.pool_size + 256);
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= needed) return;
+  rlimit raised = limit;
+  raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? needed : std::min(needed, limit.rlim_max);
+  if (raised.rlim_cur > limit.rlim_cur && ::setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  if (limit.rlim_cur < needed) {
+    spdlog::warn("MAX_CONNECTIONS={} needs about {} file descriptors but RLIMIT_NOFILE allows {}: connections past "
+                 "it are refused by the kernel (raise the hard limit, e.g. ulimit -Hn, or lower MAX_CONNECTIONS)",
+                 cfg.http.max_connections, static_cast<unsigned long long>(needed),
+                 static_cast<unsigned long long>(limit.rlim_cur));
+  }
+}
+
+}  // namespace
+
 int Serve(const config::Config& cfg) {
   if (cfg.admin_token.empty()) {
     spdlog::critical("config: COREDB_ADMIN_TOKEN is required to serve (the bootstrap admin token)");
@@ -424,6 +448,7 @@ int Serve(const config::Config& cfg) {
     return 2;
   }
 
+  RaiseOpenFileLimit(cfg);
   auto service = std::make_unique<Service>(cfg, std::move(*migration_set));
   if (auto listening = service->server.Listen(); !listening) {
     spdlog::critical("{}", listening.error().message);

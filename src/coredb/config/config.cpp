@@ -253,6 +253,7 @@ LoadResult Load(const EnvReader& env, const std::vector<std::string>& names) {
   r.ReadMillis("KEEP_ALIVE_TIMEOUT", cfg.http.keep_alive_timeout, 1000, 3600000);
   r.ReadMillis("SHUTDOWN_DRAIN_DELAY", cfg.http.shutdown_drain_delay, 0, 600000);
   r.ReadInt("MAX_CONCURRENT_PER_CLIENT", cfg.http.max_concurrent_per_client, 0, 100000);
+  r.ReadInt("MAX_CONNECTIONS", cfg.http.max_connections, 1, 1000000);
   if (auto cert = r.Get("TLS_CERT")) cfg.http.tls_cert_file = *cert;
   if (auto key = r.Get("TLS_KEY")) cfg.http.tls_key_file = *key;
   if (cfg.http.tls_cert_file.empty() != cfg.http.tls_key_file.empty()) {

@@ -54,6 +54,7 @@ struct HttpConfig {
   // served normally (so load balancers stop sending before the listener closes). 0: close at once.
   std::chrono::milliseconds shutdown_drain_delay{0};
   std::size_t max_concurrent_per_client = 256;  // MAX_CONCURRENT_PER_CLIENT; 0: no limit
+  std::size_t max_connections = 10000;  // MAX_CONNECTIONS: HTTP connections held at once
   // TLS_CERT / TLS_KEY (PEM files): HTTPS on the listener; both or neither.
   std::string tls_cert_file;
   std::string tls_key_file;

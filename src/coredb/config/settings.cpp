@@ -24,6 +24,8 @@ std::vector<Setting> BuildSettings() {
       {"MAX_RESULT_BYTES", "16777216", S::kNone, "", "result size limit"},
       {"MAX_STREAM_BYTES", "0", S::kNone, "", "size limit of a streamed (NDJSON) result; 0: none"},
       {"MAX_CONCURRENT_PER_CLIENT", "256", S::kNone, "", "requests one client may have running (0: no limit)"},
+      {"MAX_CONNECTIONS", "10000", S::kNone, "",
+       "HTTP connections held at once; past it a new one closes the longest-idle keep-alive connection, or is refused"},
       {"DEFAULT_QUERY_TIMEOUT", "30000", S::kNone, "", "ms, when a query gives no timeout"},
       {"KEEP_ALIVE_TIMEOUT", "65000", S::kNone, "", "ms an idle keep-alive connection is kept"},
       {"SHUTDOWN_DRAIN_DELAY", "0", S::kNone, "", "ms after SIGTERM with readiness 503 while still serving"},

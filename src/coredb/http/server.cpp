@@ -35,6 +35,8 @@ namespace {
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kHeaderLimit = 16 * 1024;
+// What an idle session reads its next request into (the buffer grows past it as needed).
+constexpr std::size_t kFirstRead = 1024;
 constexpr auto kWriteTimeout = 30s;
 constexpr auto kTlsHandshakeTimeout = 10s;
 // How long a plain-HTTP request runs before its peer is watched (a hang-up is seen within twice this).
@@ -90,6 +92,8 @@ struct Server::Session {
   asio::steady_timer watch_done;  // Serve waits on it for the watch to end; the watch cancels it
   bool handling = false;      // a request is being handled: let it finish on shutdown
   bool force_closed = false;  // shutdown deadline passed: the handler is being cancelled
+  bool evicted = false;       // closed to make room at MAX_CONNECTIONS (CloseLongestIdle)
+  std::chrono::steady_clock::time_point idle_since = std::chrono::steady_clock::now();  // last answer
 
   void Cancel(CancelReason reason) {
     if (!active || cancel_reason != CancelReason::kNone) return;
@@ -285,8 +289,8 @@ asio::awaitable<void> Server::AcceptLoop() {
       co_await backoff.async_wait(kUseTuple);
       continue;
     }
-    if (sessions_.size() >= max_sessions_) {
-      spdlog::warn("connection refused: {} sessions open (limit)", sessions_.size());
+    if (sessions_.size() >= cfg_.max_connections && !CloseLongestIdle()) {
+      spdlog::warn("connection refused: {} connections open, every one busy (MAX_CONNECTIONS)", sessions_.size());
       continue;  // the socket closes as it goes out of scope
     }
     boost::system::error_code ignored;
@@ -433,6 +437,30 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
     ~ForgetWatch() { s.start_watch = nullptr; }
   } const forget_watch{*session};
 
+  // Between requests a session holds only this frame and its buffer: the parser, the request and
+  // everything a request needs live in ServeOne's frame, allocated while a request is handled
+  // (10 000 idle keep-alive connections: bench/README.md, P6).
+  for (;;) {
+    if (stopping_ || session->evicted) break;
+    session->handling = false;
+    session->idle_since = std::chrono::steady_clock::now();
+    if (buffer.size() == 0) {
+      // Wait for the next request's first bytes (speculative read: no epoll_ctl when they are there).
+      lowest.expires_after(cfg_.keep_alive_timeout);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(std::max<std::size_t>(kFirstRead, buffer.capacity())),
+                                                     kUseTuple);
+      if (ec) break;  // closed, reset, idle past the keep-alive timeout, or shut down
+      buffer.commit(n);
+    }
+    const bool keep_going = co_await ServeOne(session, stream, buffer);
+    if (!keep_going) break;
+  }
+}
+
+// One request from `buffer` (and the stream), answered; false when the connection is to close.
+template <class Stream>
+asio::awaitable<bool> Server::ServeOne(std::list<Session>::iterator session, Stream& stream, beast::flat_buffer& buffer) {
+  beast::tcp_stream& lowest = session->stream;
   auto write = [&](Response response, unsigned version, bool keep_alive,
                    const std::string& request_id) -> asio::awaitable<bool> {
     // The head by hand and one gather write: Beast's serializer cost more than the rest of a
@@ -453,24 +481,30 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
     co_return !ec;
   };
 
-  for (;;) {
-    if (stopping_) break;
-    session->handling = false;
+  {
     beast::http::request_parser<beast::http::string_body> parser;
     parser.header_limit(kHeaderLimit);
     parser.body_limit(cfg_.max_body_bytes);
+    parser.eager(true);
+    // Most requests are whole in the buffer already: parse them in place, and read (Beast's
+    // composed reads) only for what is still missing.
+    boost::system::error_code ec;
+    buffer.consume(parser.put(buffer.data(), ec));
+    if (ec == beast::http::error::need_more) ec = {};
     lowest.expires_after(cfg_.keep_alive_timeout);
-    auto [ec, n] = co_await beast::http::async_read_header(stream, buffer, parser, kUseTuple);
-    if (!ec && parser.get()[beast::http::field::expect] == "100-continue" && !stopping_) {
+    if (!ec && !parser.is_header_done()) {
+      auto [header_ec, header_n] = co_await beast::http::async_read_header(stream, buffer, parser, kUseTuple);
+      ec = header_ec;
+    }
+    if (!ec && !parser.is_done() && parser.get()[beast::http::field::expect] == "100-continue" && !stopping_) {
       beast::http::response<beast::http::empty_body> cont{beast::http::status::continue_, 11};
       auto [wec, wn] = co_await beast::http::async_write(stream, cont, kUseTuple);
       ec = wec;
     }
-    if (!ec) {
+    if (!ec && !parser.is_done()) {
       // (co_await as a statement of its own: GCC 12 miscompiles it inside larger expressions.)
       auto [body_ec, body_n] = co_await beast::http::async_read(stream, buffer, parser, kUseTuple);
       ec = body_ec;
-      n = body_n;
     }
     auto started = std::chrono::steady_clock::now();
     if (ec) {
@@ -478,7 +512,7 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
       // cancelled connection just ends.
       bool parse_error = ec.category() == beast::http::make_error_code(beast::http::error::bad_target).category() &&
                          ec != beast::http::error::end_of_stream && ec != beast::http::error::partial_message;
-      if (!parse_error || stopping_) break;
+      if (!parse_error || stopping_) co_return false;
       // A malformed or oversized request: answer it, then close (the rest of the stream is unusable).
       Error error = (ec == beast::http::error::body_limit || ec == beast::http::error::header_limit)
                         ? MakeError(ErrorCode::kPayloadTooLarge,
@@ -498,13 +532,14 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
       boost::system::error_code ignored;
       lowest.socket().shutdown(tcp::socket::shutdown_send, ignored);
       lowest.expires_after(1s);
-      std::array<char, 16384> sink{};
+      // (On the heap: an array would make every request's coroutine frame 16 KiB larger.)
+      std::vector<char> sink(16384);
       for (std::size_t drained = 0; drained < 4 * 1024 * 1024;) {
         auto [rec, rn] = co_await stream.async_read_some(asio::buffer(sink), kUseTuple);
         if (rec) break;
         drained += rn;
       }
-      break;
+      co_return false;
     }
 
     session->handling = true;
@@ -528,8 +563,8 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
       Response refused = ErrorResponse(budget.error());
       const bool ok = co_await write(std::move(refused), request.version(), keep_alive, request_id);
       report(400, ErrorCodeName(budget.error().code));
-      if (!ok || !keep_alive) break;
-      continue;
+      if (!ok || !keep_alive) co_return false;
+      co_return true;
     }
     if (*budget) ctx.deadline = started + **budget;
 
@@ -568,7 +603,7 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
         (writer.failed() && reason != CancelReason::kDeadline)) {
       // Nobody reads an answer: the request is logged and counted as 499 (nginx's "client closed").
       report(499, "CLIENT_CLOSED");
-      break;
+      co_return false;
     }
     if (reason == CancelReason::kDeadline || handler_error) {
       const Error late =
@@ -584,7 +619,7 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
         co_await writer.Write(ErrorLine(late), std::chrono::steady_clock::now() + kWriteTimeout);
         co_await writer.End();
         report(writer.status(), ErrorCodeName(late.code));
-        break;
+        co_return false;
       }
       handled = ErrorResponse(late);
     }
@@ -594,8 +629,8 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
       std::optional<std::string_view> code;
       if (handled.error_code != nullptr) code = handled.error_code;
       report(writer.status(), code);
-      if (!keep_alive) break;
-      continue;
+      if (!keep_alive) co_return false;
+      co_return true;
     }
     Response response = std::move(handled);
     bool keep_alive = request.keep_alive() && !stopping_;
@@ -604,8 +639,22 @@ asio::awaitable<void> Server::Serve(std::list<Session>::iterator session, Stream
     if (response.error_code != nullptr) error_code = response.error_code;
     bool ok = co_await write(std::move(response), request.version(), keep_alive, request_id);
     report(status, error_code);
-    if (!ok || !keep_alive) break;
+    co_return ok && keep_alive;
   }
+}
+
+bool Server::CloseLongestIdle() {
+  Session* longest = nullptr;
+  for (Session& s : sessions_) {
+    if (s.handling || s.evicted) continue;
+    if (longest == nullptr || s.idle_since < longest->idle_since) longest = &s;
+  }
+  if (longest == nullptr) return false;
+  longest->evicted = true;
+  boost::system::error_code ignored;
+  longest->stream.socket().cancel(ignored);  // its read ends: the session closes
+  spdlog::debug("MAX_CONNECTIONS ({}) reached: closed the longest-idle keep-alive connection", cfg_.max_connections);
+  return true;
 }
 
 asio::awaitable<void> Server::Shutdown(std::chrono::steady_clock::time_point deadline) {

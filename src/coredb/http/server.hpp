@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -71,10 +72,18 @@ class Server {
  private:
   boost::asio::awaitable<void> AcceptLoop();
   boost::asio::awaitable<void> WatchSweep();
+  // At MAX_CONNECTIONS: closes the keep-alive connection idle for longest (a client reconnects
+  // when its idle connection closes, as after KEEP_ALIVE_TIMEOUT). False: none is idle.
+  bool CloseLongestIdle();
   boost::asio::awaitable<void> RunSession(std::list<Session>::iterator session);
   // The request loop on `stream`: the session's TCP stream, or the TLS stream over it (TLS_CERT).
   template <class Stream>
   boost::asio::awaitable<void> Serve(std::list<Session>::iterator session, Stream& stream);
+  // One request of that loop, read (its first bytes already in `buffer`), handled and answered;
+  // false when the connection is to close.
+  template <class Stream>
+  boost::asio::awaitable<bool> ServeOne(std::list<Session>::iterator session, Stream& stream,
+                                        boost::beast::flat_buffer& buffer);
   boost::asio::awaitable<Response> Dispatch(const Request& request, RequestContext& ctx, bool& matched);
   std::string NewRequestId();
 
@@ -90,7 +99,6 @@ class Server {
   std::list<Session*> in_flight_;  // plain-HTTP requests being handled, oldest first (WatchSweep)
   std::list<Session> sessions_;
   std::mt19937_64 rng_;
-  std::size_t max_sessions_ = 10000;
   ClientLimiter limiter_{cfg_.max_concurrent_per_client};  // MAX_CONCURRENT_PER_CLIENT
 };
 
