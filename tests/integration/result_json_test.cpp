@@ -5,6 +5,7 @@
 #include "coredb/adapters/postgres/params.hpp"
 #include "coredb/adapters/postgres/result_json.hpp"
 #include "coredb/adapters/postgres/type_registry.hpp"
+#include "coredb/core/json_writer.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -97,7 +98,20 @@ class ResultJsonTest : public ::testing::Test {
     LearnTypes(res.get());
     auto out = ResultToJson(res.get(), mode, types_, kNoLimit);
     EXPECT_TRUE(out) << sql << ": " << (out ? "" : out.error().message);
+    if (out) ExpectSameText(res.get(), *out, mode, sql);
     return out ? std::move(*out) : json::object();
+  }
+
+  // The query path answers with ResultToJsonText: it must be the object's JSON, byte for byte,
+  // for every result these tests decode.
+  void ExpectSameText(const PGresult* res, const json::object& object, RowMode mode, const std::string& sql) {
+    std::size_t object_estimate = 0;
+    std::size_t text_estimate = 0;
+    ASSERT_TRUE(ResultToJson(res, mode, types_, kNoLimit, {}, &object_estimate));
+    auto text = ResultToJsonText(res, RowSet{}, mode, types_, kNoLimit, &text_estimate);
+    ASSERT_TRUE(text) << sql << ": " << text.error().message;
+    EXPECT_EQ(*text, ToJson(object)) << sql;
+    EXPECT_EQ(text_estimate, object_estimate) << sql;
   }
 
   // A parameter list holding one value. (`json::array{some_array}` would copy some_array instead.)
@@ -536,6 +550,75 @@ TEST_F(ResultJsonTest, ResultsBeyondMaxBytesArePayloadTooLarge) {
   auto fits = ResultToJson(res.get(), RowMode::kObject, types_, 2'000'000);
   ASSERT_TRUE(fits);
   EXPECT_EQ(fits->at("rows").as_array().size(), 1000u);
+}
+
+TEST_F(ResultJsonTest, TextResultsRefuseExactlyWhatObjectResultsRefuse) {
+  ResultPtr res = Exec("SELECT n, repeat('x', n % 50) AS t, NULL::int AS z FROM generate_series(1, 200) n");
+  std::size_t whole = 0;
+  ASSERT_TRUE(ResultToJson(res.get(), RowMode::kObject, types_, kNoLimit, {}, &whole));
+  // Around the exact estimate, and well below it: both forms agree on every bound.
+  for (std::size_t max : {whole + 1, whole, whole - 1, whole / 2, std::size_t{10}, std::size_t{0}}) {
+    SCOPED_TRACE(max);
+    for (RowMode mode : {RowMode::kObject, RowMode::kArray}) {
+      auto object = ResultToJson(res.get(), mode, types_, max);
+      auto text = ResultToJsonText(res.get(), RowSet{}, mode, types_, max);
+      ASSERT_EQ(static_cast<bool>(object), static_cast<bool>(text));
+      if (object) {
+        EXPECT_EQ(*text, ToJson(*object));
+      } else {
+        EXPECT_EQ(text.error().code, ErrorCode::kPayloadTooLarge);
+        EXPECT_EQ(text.error().message, object.error().message);
+      }
+    }
+  }
+}
+
+TEST_F(ResultJsonTest, TextResultsOfRowsReadOneByOneMatchTheObject) {
+  // Single-row mode, as PgBackend reads: the rows come as a RowSet, the fields and the command
+  // tag from the final row-less result.
+  const char* sql =
+      "SELECT n, 'é\"' || n AS label, CASE WHEN n % 2 = 0 THEN NULL ELSE n::numeric / 3 END AS q, "
+      "ARRAY[n, NULL] AS a, json_build_object('n', n) AS j, 1.5::float8 AS f, 'x' AS n "
+      "FROM generate_series(1, 5) n";
+  ASSERT_EQ(PQsendQueryParams(conn_.get(), sql, 0, nullptr, nullptr, nullptr, nullptr, 0), 1);
+  ASSERT_EQ(PQsetSingleRowMode(conn_.get()), 1);
+  RowSet rows;
+  ResultPtr last;
+  while (PGresult* r = PQgetResult(conn_.get())) {
+    if (PQresultStatus(r) == PGRES_SINGLE_TUPLE) {
+      rows.Append(r);
+      PQclear(r);
+    } else {
+      last.reset(r);
+    }
+  }
+  ASSERT_EQ(PQresultStatus(last.get()), PGRES_TUPLES_OK) << PQresultErrorMessage(last.get());
+  ASSERT_EQ(rows.size(), 5);
+  for (RowMode mode : {RowMode::kObject, RowMode::kArray}) {
+    auto object = ResultToJson(last.get(), rows, mode, types_, kNoLimit);
+    auto text = ResultToJsonText(last.get(), rows, mode, types_, kNoLimit);
+    ASSERT_TRUE(object && text);
+    EXPECT_EQ(*text, ToJson(*object));
+    EXPECT_EQ(object->at("rowCount"), json::value(5));
+  }
+}
+
+TEST_F(ResultJsonTest, TextResultsOfCommandsAndEmptyQueries) {
+  for (const char* sql : {"", "  ;", "CREATE TEMP TABLE rj_text (id int)", "INSERT INTO rj_text VALUES (1), (2)",
+                          "SELECT * FROM rj_text WHERE false", "DROP TABLE rj_text"}) {
+    SCOPED_TRACE(sql);
+    ResultPtr res(PQexec(conn_.get(), sql));
+    const ExecStatusType status = PQresultStatus(res.get());
+    ASSERT_TRUE(status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK || status == PGRES_EMPTY_QUERY);
+    auto object = ResultToJson(res.get(), RowMode::kObject, types_, kNoLimit);
+    auto text = ResultToJsonText(res.get(), RowSet{}, RowMode::kObject, types_, kNoLimit);
+    ASSERT_TRUE(object && text);
+    EXPECT_EQ(*text, ToJson(*object));
+  }
+  ResultPtr failed(PQexec(conn_.get(), "SELECT 1/0"));
+  auto text = ResultToJsonText(failed.get(), RowSet{}, RowMode::kObject, types_, kNoLimit);
+  ASSERT_FALSE(text);
+  EXPECT_EQ(text.error().code, ErrorCode::kInternal);
 }
 
 TEST_F(ResultJsonTest, SessionSettingsAreTheServices) {

@@ -37,6 +37,30 @@ TEST(Router, UnknownPathIsNotKnownAndWrongMethodListsAllowed) {
   EXPECT_EQ(wrong.allow, "GET, PUT");
 }
 
+TEST(Router, LiteralTemplatesFoundDirectlyOrThroughTheScan) {
+  Router r;
+  r.Add(beast_http::verb::post, "/api/v1/query", Access::kAuthenticated, Noop());
+  r.Add(beast_http::verb::post, "/api/v1/query/batch", Access::kAuthenticated, Noop());
+  r.Add(beast_http::verb::get, "/api/v1/{thing}", Access::kAuthenticated, Noop());
+  auto exact = r.Find(beast_http::verb::post, "/api/v1/query");
+  ASSERT_NE(exact.route, nullptr);
+  EXPECT_EQ(exact.route->path_template, "/api/v1/query");
+  EXPECT_TRUE(exact.params.empty());
+  // Spelled differently (extra slashes): the same route, found by the scan.
+  auto slashes = r.Find(beast_http::verb::post, "//api/v1//query/");
+  ASSERT_NE(slashes.route, nullptr);
+  EXPECT_EQ(slashes.route->path_template, "/api/v1/query");
+  // The literal template is the path's only fit: other methods get 405 with its methods, even
+  // though "/api/v1/{thing}" would take a GET of the same shape.
+  auto wrong = r.Find(beast_http::verb::get, "/api/v1/query");
+  EXPECT_EQ(wrong.route, nullptr);
+  EXPECT_TRUE(wrong.path_known);
+  EXPECT_EQ(wrong.allow, "POST");
+  auto param = r.Find(beast_http::verb::get, "/api/v1/other");
+  ASSERT_NE(param.route, nullptr);
+  EXPECT_EQ(param.params.at(0).second, "other");
+}
+
 TEST(Router, ParametersArePercentDecoded) {
   Router r;
   r.Add(beast_http::verb::get, "/api/v1/cache/{key}", Access::kAuthenticated, Noop());

@@ -75,12 +75,18 @@ struct SqlStatement {
   SqlScope scope{};                            // a batch runs with its first statement's
   // Set: the rows go there as they arrive (no MAX_RESULT_BYTES), the outcome's body has none.
   RowStream* stream = nullptr;
+  // Set: the caller only sends the result on, so a backend may give it as JSON text
+  // (SqlOutcome::text) instead of building `body`.
+  bool text_result = false;
 };
 
 // {rows, rowCount, command, fields} of API.md, plus the server-side duration.
 struct SqlOutcome {
   boost::json::object body;
   double duration_ms = 0;
+  // The same object as JSON text, instead of `body`, when the statement asked for text_result
+  // and the backend could (PgBackend does; a fake may still fill `body`).
+  std::string text;
 };
 
 struct PoolStats {

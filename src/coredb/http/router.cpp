@@ -81,6 +81,13 @@ void Router::Add(beast_http::verb method, std::string path_template, Access acce
     }
     return false;
   });
+  literal_.clear();
+  for (std::size_t i = 0; i < routes_.size(); ++i) {
+    const auto& segments = routes_[i].segments;
+    if (std::none_of(segments.begin(), segments.end(), [](const std::string& s) { return IsParam(s); })) {
+      literal_[routes_[i].route.path_template].push_back(i);
+    }
+  }
 }
 
 std::vector<RouteEntry> Router::Routes() const {
@@ -94,6 +101,15 @@ std::vector<RouteEntry> Router::Routes() const {
 
 Router::Match Router::Find(beast_http::verb method, std::string_view path) const {
   Match match;
+  if (auto it = literal_.find(path); it != literal_.end()) {
+    // (A parameterless template that is the path itself is the most specific fit there is.)
+    for (std::size_t index : it->second) {
+      if (routes_[index].route.method != method) continue;
+      match.route = &routes_[index].route;
+      match.path_known = true;
+      return match;
+    }
+  }
   auto segments = SplitPath(path);
   const Compiled* first_shape = nullptr;  // the most specific template whose shape fits the path
   for (const auto& c : routes_) {

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace coredb::http {
@@ -91,7 +92,7 @@ class Router {
   struct Match {
     const Route* route = nullptr;                               // null: no route for this method
     std::vector<std::pair<std::string, std::string>> params;
-    std::string allow;                                          // set when the path exists with other methods
+    std::string allow;                                          // the path's methods, when none is `method`
     bool path_known = false;
     bool bad_encoding = false;                                  // a malformed percent-escape in the path
   };
@@ -103,6 +104,13 @@ class Router {
     std::vector<std::string> segments;  // "{name}" marks a parameter
   };
   std::vector<Compiled> routes_;
+  struct TextHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+  };
+  // Templates without parameters, by their text (indexes into routes_): most requests are found
+  // here without splitting the path or scanning the table.
+  std::unordered_map<std::string, std::vector<std::size_t>, TextHash, std::equal_to<>> literal_;
 };
 
 }  // namespace coredb::http

@@ -337,7 +337,7 @@ Result<std::vector<Result<SqlOutcome>>> PgBackend::Outcomes(std::span<const SqlS
                                                             const ResultReader& reader, bool whole,
                                                             std::chrono::milliseconds timeout, double duration_ms) {
   const bool in_batch = statements.size() > 1;
-  const std::string limit = "MAX_RESULT_BYTES (" + std::to_string(max_result_bytes_) + " bytes)";
+  const auto limit = [this] { return "MAX_RESULT_BYTES (" + std::to_string(max_result_bytes_) + " bytes)"; };
   auto too_large = [&](std::size_t i, std::string message) {
     Error error(ErrorCode::kPayloadTooLarge, std::move(message));
     error.failed_index = i;
@@ -352,8 +352,8 @@ Result<std::vector<Result<SqlOutcome>>> PgBackend::Outcomes(std::span<const SqlS
     const auto status = PQresultStatus(r);
     const bool succeeded = status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK;
     if (exceeded && i == *exceeded) {
-      std::string message = in_batch ? "the batch's results exceed " + limit + " at queries[" + std::to_string(i) + "]"
-                                     : "result exceeds " + limit;
+      std::string message = in_batch ? "the batch's results exceed " + limit() + " at queries[" + std::to_string(i) + "]"
+                                     : "result exceeds " + limit();
       message += succeeded ? "; reading stopped, but the statement had completed before the cancel reached "
                              "PostgreSQL: a write it made is not undone by this error"
                            : "; reading stopped and the statement was cancelled";
@@ -364,7 +364,7 @@ Result<std::vector<Result<SqlOutcome>>> PgBackend::Outcomes(std::span<const SqlS
     if (exceeded && i > *exceeded && (reader.dropped(i) || WasCancelled(r))) {
       std::string message = "queries[" + std::to_string(i) + "]: " +
                             (reader.dropped(i) ? "rows not read" : "cancelled") +
-                            ": the batch's results already exceed " + limit + " at queries[" +
+                            ": the batch's results already exceed " + limit() + " at queries[" +
                             std::to_string(*exceeded) + "]";
       out.emplace_back(too_large(i, std::move(message)));
       continue;
@@ -379,11 +379,27 @@ Result<std::vector<Result<SqlOutcome>>> PgBackend::Outcomes(std::span<const SqlS
     }
     const std::size_t budget = used < max_result_bytes_ ? max_result_bytes_ - used : 0;
     std::size_t estimated = 0;
+    if (statements[i].text_result) {
+      auto text = ResultToJsonText(r, reader.rows(i), ToPgRowMode(statements[i].row_mode), types_, budget, &estimated);
+      if (!text) {
+        Error error = text.error();
+        if (error.code == ErrorCode::kPayloadTooLarge && in_batch) {
+          error.message = "the batch's results exceed " + limit() + " at queries[" + std::to_string(i) + "]";
+        }
+        error.failed_index = i;
+        if (whole || error.code != ErrorCode::kPayloadTooLarge) return error;
+        out.emplace_back(std::move(error));
+        continue;
+      }
+      used += estimated;
+      out.emplace_back(SqlOutcome{{}, duration_ms, std::move(*text)});
+      continue;
+    }
     auto body = ResultToJson(r, reader.rows(i), ToPgRowMode(statements[i].row_mode), types_, budget, {}, &estimated);
     if (!body) {
       Error error = body.error();
       if (error.code == ErrorCode::kPayloadTooLarge && in_batch) {
-        error.message = "the batch's results exceed " + limit + " at queries[" + std::to_string(i) + "]";
+        error.message = "the batch's results exceed " + limit() + " at queries[" + std::to_string(i) + "]";
       }
       error.failed_index = i;
       if (whole || error.code != ErrorCode::kPayloadTooLarge) return error;
@@ -392,7 +408,7 @@ Result<std::vector<Result<SqlOutcome>>> PgBackend::Outcomes(std::span<const SqlS
     }
     used += estimated;
     // The round trip is shared: each entry reports the batch's server time.
-    out.emplace_back(SqlOutcome{std::move(*body), duration_ms});
+    out.emplace_back(SqlOutcome{std::move(*body), duration_ms, {}});
   }
   return out;
 }

@@ -656,7 +656,8 @@ RowWriter::RowWriter(const PGresult* shape, RowMode mode, const TypeRegistry& ty
 
 RowWriter::~RowWriter() = default;
 
-void RowWriter::Append(std::string& out, const PGresult* one_row) {
+template <class Rows>
+void RowWriter::AppendRow(std::string& out, const Rows& source, int r) {
   State& st = *state_;
   const int columns = static_cast<int>(st.codecs.size());
   // Every value is decoded into a small arena, released after the row.
@@ -665,9 +666,8 @@ void RowWriter::Append(std::string& out, const PGresult* one_row) {
   json::storage_ptr sp(&arena);
   Decoder decoder(sp);
   auto value = [&](int c) -> json::value {
-    if (PQgetisnull(one_row, 0, c)) return json::value(nullptr, sp);
-    return decoder.Decode(st.codecs[static_cast<std::size_t>(c)],
-                          std::string_view(PQgetvalue(one_row, 0, c), static_cast<std::size_t>(PQgetlength(one_row, 0, c))));
+    if (source.IsNull(r, c)) return json::value(nullptr, sp);
+    return decoder.Decode(st.codecs[static_cast<std::size_t>(c)], source.Value(r, c));
   };
   if (st.mode == RowMode::kObject && st.duplicate_names) {
     json::object row(sp);
@@ -684,9 +684,9 @@ void RowWriter::Append(std::string& out, const PGresult* one_row) {
     if (c > 0) out += ',';
     if (object) out += st.keys[static_cast<std::size_t>(c)];
     const ValueKind kind = st.codecs[static_cast<std::size_t>(c)].kind;
-    if (!PQgetisnull(one_row, 0, c) && (kind == ValueKind::kText || kind == ValueKind::kInteger)) {
+    if (!source.IsNull(r, c) && (kind == ValueKind::kText || kind == ValueKind::kInteger)) {
       // The common kinds written straight from the text (what Decode would give, without a value).
-      const std::string_view text(PQgetvalue(one_row, 0, c), static_cast<std::size_t>(PQgetlength(one_row, 0, c)));
+      const std::string_view text = source.Value(r, c);
       std::int64_t number = 0;
       if (kind == ValueKind::kText) {
         out += '"';
@@ -703,6 +703,79 @@ void RowWriter::Append(std::string& out, const PGresult* one_row) {
     AppendJson(out, value(c));
   }
   out += object ? '}' : ']';
+}
+
+void RowWriter::Append(std::string& out, const PGresult* one_row) { AppendRow(out, ResultRows(one_row), 0); }
+
+void RowWriter::Append(std::string& out, const RowSet& rows, int r) { AppendRow(out, rows, r); }
+
+namespace {
+
+template <class Rows>
+Result<std::string> BuildJsonText(const PGresult* res, const Rows& source, RowMode mode, const TypeRegistry& types,
+                                  std::size_t max_bytes, std::size_t* estimated) {
+  if (res == nullptr) return MakeError(ErrorCode::kInternal, "ResultToJsonText: no result");
+  const ExecStatusType status = PQresultStatus(res);
+  if (status != PGRES_TUPLES_OK && status != PGRES_SINGLE_TUPLE && status != PGRES_COMMAND_OK &&
+      status != PGRES_EMPTY_QUERY) {
+    return MakeError(ErrorCode::kInternal,
+                     std::string("ResultToJsonText: unexpected result status ") + PQresStatus(status));
+  }
+  const int columns = PQnfields(res);
+  const int row_total = source.size();
+  // The same bound as BuildJson's, on the same estimate: both forms refuse the same results.
+  const SizeEstimate shape = EstimateShape(res, mode, types);
+  std::size_t used = shape.fixed;
+  if (used > max_bytes) return TooLarge(max_bytes);
+  std::string out;
+  out.reserve(64 + shape.fixed + static_cast<std::size_t>(row_total) * (shape.per_row + 8 * static_cast<std::size_t>(columns)));
+  out += "{\"rows\":[";
+  if (row_total > 0) {
+    RowWriter writer(res, mode, types);
+    for (int r = 0; r < row_total; ++r) {
+      used += shape.per_row + ValueBytes(source, r, columns);
+      if (used > max_bytes) return TooLarge(max_bytes);
+      if (r > 0) out += ',';
+      writer.AppendRow(out, source, r);
+    }
+  }
+  out += "],\"rowCount\":";
+  if (status == PGRES_TUPLES_OK || status == PGRES_SINGLE_TUPLE) {
+    out += std::to_string(row_total);
+  } else {
+    const std::string_view count = PQcmdTuples(const_cast<PGresult*>(res));
+    std::uint64_t affected = 0;
+    auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), affected);
+    if (!count.empty() && ec == std::errc() && end == count.data() + count.size()) {
+      out += std::to_string(affected);
+    } else {
+      out += "null";
+    }
+  }
+  out += ",\"command\":";
+  const std::string_view verb = CommandVerb(res);
+  if (verb.empty()) {
+    out += "null";
+  } else {
+    out += '"';
+    AppendEscaped(out, verb);
+    out += '"';
+  }
+  out += ",\"fields\":";
+  AppendJson(out, FieldsJson(res, types));
+  out += '}';
+  if (estimated != nullptr) *estimated = used;
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> ResultToJsonText(const PGresult* res, const RowSet& rows, RowMode mode, const TypeRegistry& types,
+                                     std::size_t max_bytes, std::size_t* estimated) {
+  if (res != nullptr && PQntuples(res) > 0) {
+    return BuildJsonText(res, ResultRows(res), mode, types, max_bytes, estimated);
+  }
+  return BuildJsonText(res, rows, mode, types, max_bytes, estimated);
 }
 
 void RowSet::Append(const PGresult* one_row) {

@@ -94,11 +94,22 @@ class RowWriter {
   RowWriter& operator=(const RowWriter&) = delete;
   // Row 0 of `one_row` (a PGRES_SINGLE_TUPLE result with the shape's fields).
   void Append(std::string& out, const PGresult* one_row);
+  // Row `r` of `rows` (read with the shape's fields).
+  void Append(std::string& out, const RowSet& rows, int r);
+  // Row `r` of any source with IsNull(r, c) and Value(r, c) (result_json.cpp only).
+  template <class Rows>
+  void AppendRow(std::string& out, const Rows& source, int r);
 
  private:
   struct State;
   std::unique_ptr<State> state_;
 };
+
+// ResultToJson's object as JSON text, written straight from the result (no JSON values built):
+// byte for byte what ToJson(ResultToJson(...)) gives, refused past `max_bytes` on the same
+// estimate. The query path answers with it (SqlStatement::text_result).
+Result<std::string> ResultToJsonText(const PGresult* res, const RowSet& rows, RowMode mode, const TypeRegistry& types,
+                                     std::size_t max_bytes, std::size_t* estimated = nullptr);
 
 // `fields` alone: [{name, dataType, dataTypeID}]; dataType is the pg_type name (`_int4` for
 // int4[]), or null when the OID is not in the registry.

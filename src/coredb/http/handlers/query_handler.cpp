@@ -289,6 +289,19 @@ Result<BatchRequest> ParseBatchRequest(const boost::json::object& body, std::chr
 
 namespace {
 
+// A result given as text (SqlStatement::text_result): `{...}` with the duration added last, as
+// the object path adds it.
+Response TextResultResponse(SqlOutcome outcome) {
+  Response r;
+  r.status = 200;
+  r.body = std::move(outcome.text);
+  r.body.pop_back();  // the closing brace
+  r.body += ",\"duration\":";
+  AppendJson(r.body, boost::json::value(outcome.duration_ms));
+  r.body += '}';
+  return r;
+}
+
 boost::json::object WithLease(boost::json::object body, const sessions::LeaseInfo& lease) {
   if (!lease.connection_id.empty()) body["expiresAt"] = FormatRfc3339(lease.expires_at);
   return body;
@@ -560,6 +573,7 @@ void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
                                                         q->invalidate.value_or(sessions::PendingInvalidation{}));
                } else {
                  SqlBackend& backend = q->database == Database::kVector ? deps.vector : deps.postgres;
+                 statement.text_result = !stream;  // the answer is the result: no JSON values needed
                  outcome = co_await backend.Run(statement);
                  if (outcome && q->invalidate) {
                    // Before the answer, so an entry this write made stale is never served after it
@@ -577,6 +591,7 @@ void RegisterQueryRoutes(Router& router, QueryDependencies deps) {
                  co_return streamed;
                }
                if (!outcome) co_return ErrorResponse(outcome.error());
+               if (!outcome->text.empty()) co_return TextResultResponse(std::move(*outcome));
                outcome->body["duration"] = outcome->duration_ms;
                co_return JsonResponse(200, WithLease(std::move(outcome->body), lease));
              });
