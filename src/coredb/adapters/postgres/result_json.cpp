@@ -491,6 +491,30 @@ std::string_view CommandVerb(const PGresult* res) {
   return tag.substr(0, tag.find(' '));
 }
 
+void AppendFieldsJson(std::string& out, const PGresult* res, const TypeRegistry& types) {
+  out += '[';
+  const int columns = res == nullptr ? 0 : PQnfields(res);
+  for (int c = 0; c < columns; ++c) {
+    const Oid type = PQftype(res, c);
+    out += c > 0 ? ",{\"name\":\"" : "{\"name\":\"";
+    AppendEscaped(out, PQfname(res, c));
+    out += "\",\"dataType\":";
+    if (const TypeInfo* info = types.Find(type)) {
+      out += '"';
+      AppendEscaped(out, info->name);
+      out += '"';
+    } else {
+      out += "null";
+    }
+    out += ",\"dataTypeID\":";
+    char digits[16];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, static_cast<std::uint64_t>(type));
+    out.append(digits, end);
+    out += '}';
+  }
+  out += ']';
+}
+
 json::array FieldsJson(const PGresult* res, const TypeRegistry& types, json::storage_ptr sp) {
   json::array fields(sp);
   if (res == nullptr) return fields;
@@ -762,7 +786,7 @@ Result<std::string> BuildJsonText(const PGresult* res, const Rows& source, RowMo
     out += '"';
   }
   out += ",\"fields\":";
-  AppendJson(out, FieldsJson(res, types));
+  AppendFieldsJson(out, res, types);
   out += '}';
   if (estimated != nullptr) *estimated = used;
   return out;

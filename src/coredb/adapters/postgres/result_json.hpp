@@ -116,6 +116,9 @@ Result<std::string> ResultToJsonText(const PGresult* res, const RowSet& rows, Ro
 boost::json::array FieldsJson(const PGresult* res, const TypeRegistry& types,
                               boost::json::storage_ptr sp = {});
 
+// The same array as JSON text, appended to `out`.
+void AppendFieldsJson(std::string& out, const PGresult* res, const TypeRegistry& types);
+
 // The verb of the command tag ("CREATE TABLE" → "CREATE"); empty when there is no tag.
 std::string_view CommandVerb(const PGresult* res);
 
