@@ -382,6 +382,42 @@ TEST_F(Hangup, RequestTimeoutHeaderCutsTheStatement) {
   EXPECT_EQ(fine.status, 200u) << fine.body;
 }
 
+TEST_F(Hangup, RequestTimeoutCutsASagaStepAndTheSagaCompensates) {
+  // A saga goes on when its caller leaves, but its deadline bounds it: the step running at the
+  // deadline is cut (statement_timeout = what remains), no later step starts, and what ran before
+  // is compensated.
+  const std::string marker = Marker();
+  json::object first{{"name", "first_" + marker},
+                     {"action", json::object{{"sql", "SELECT 1 AS done"}}},
+                     {"compensation", json::object{{"sql", "SELECT 2 AS undone"}}}};
+  json::object slow{{"name", "slow"}, {"action", json::object{{"sql", SleepSql(marker, 5)}}}, {"compensation", nullptr}};
+  json::object never{{"name", "never"}, {"action", json::object{{"sql", "SELECT 3"}}}, {"compensation", nullptr}};
+  const auto start = Clock::now();
+  auto r = svc().Request("POST", "/api/v1/sagas", json::serialize(json::object{{"steps", json::array{first, slow, never}}}),
+                         {{"X-Request-Timeout", "400"}});
+  EXPECT_LT(Clock::now() - start, 1500ms) << r.body;
+  // Answered at the deadline: 504, or the compensated saga when its compensation beat the backstop.
+  EXPECT_TRUE(r.status == 504u || r.ErrorCode() == "SAGA_COMPENSATED") << r.status << " " << r.body;
+  EXPECT_GE(GoneAfter(marker, 1s).count(), 0) << "the saga's step still runs after the request's deadline";
+  // The saga ends compensated: the slow step failed with QUERY_TIMEOUT, the last never ran.
+  json::object saga;
+  for (const auto until = Clock::now() + 5s; Clock::now() < until; std::this_thread::sleep_for(20ms)) {
+    auto list = svc().Request("GET", "/api/v1/sagas?limit=20");
+    ASSERT_EQ(list.status, 200u) << list.body;
+    for (const auto& s : list.json.at("sagas").as_array()) {
+      if (s.at("steps").as_array().at(0).at("name") == json::value("first_" + marker)) saga = s.as_object();
+    }
+    if (!saga.empty() && saga.at("status") == json::value("compensated")) break;
+  }
+  ASSERT_FALSE(saga.empty()) << "the saga is not listed";
+  EXPECT_EQ(saga.at("status"), json::value("compensated")) << json::serialize(saga);
+  const json::array& steps = saga.at("steps").as_array();
+  EXPECT_EQ(steps.at(0).at("status"), json::value("compensated")) << json::serialize(saga);
+  EXPECT_EQ(steps.at(1).at("status"), json::value("failed")) << json::serialize(saga);
+  EXPECT_EQ(steps.at(1).at("error").at("code"), json::value("QUERY_TIMEOUT")) << json::serialize(saga);
+  EXPECT_EQ(steps.at(2).at("status"), json::value("pending")) << json::serialize(saga);
+}
+
 TEST_F(Hangup, BadRequestTimeoutHeaderIs400NamingIt) {
   for (const char* bad : {"abc", "0", "-5", "300001", "10ms", ""}) {
     auto r = svc().Request("POST", "/api/v1/query", R"({"sql":"SELECT 1"})", {{"X-Request-Timeout", bad}});

@@ -68,6 +68,9 @@ struct SagaService::Saga {
   std::optional<std::string> idempotency_key;
   std::string request_hash;
   unsigned http_status = 0;
+  // The caller's X-Request-Timeout, for the steps run forward (never for compensations, and
+  // never after a restart: recovery only compensates).
+  std::optional<std::chrono::steady_clock::time_point> deadline;
 
   json::object Json() const { return json::object{{"sagaId", id}, {"status", status}, {"steps", steps}}; }
   std::vector<std::string> Names() const {
@@ -150,12 +153,22 @@ void SagaService::Stop() {
 // ---------------------------------------------------------------------------------------------
 // running
 
-asio::awaitable<Result<boost::json::value>> SagaService::Execute(const Saga& saga, const StepRequest& request) {
+asio::awaitable<Result<boost::json::value>> SagaService::Execute(const Saga& saga, const StepRequest& request,
+                                                                  bool forward) {
   auto resolved = ResolvePlaceholders(request.json, saga.Names(), saga.Results());
   if (!resolved) co_return resolved.error();
   const json::object& r = *resolved;
   milliseconds timeout = options_.default_step_timeout;
   if (auto* t = r.if_contains("timeout")) timeout = milliseconds(t->as_int64());
+  if (forward && saga.deadline) {
+    // A step runs only within the caller's deadline, its statement cut to what remains of it; a
+    // step it cuts fails like any other, and the saga compensates what ran before.
+    const auto left = std::chrono::ceil<milliseconds>(*saga.deadline - std::chrono::steady_clock::now());
+    if (left <= milliseconds(0)) {
+      co_return Error(ErrorCode::kQueryTimeout, "the request's X-Request-Timeout passed before this step started");
+    }
+    timeout = std::min(timeout, left);
+  }
   if (request.database == Database::kRedis) {
     std::vector<std::string> command;
     for (const auto& arg : r.at("command").as_array()) command.emplace_back(arg.as_string());
@@ -226,11 +239,12 @@ asio::awaitable<Result<SagaOutcome>> AwaitDetached(asio::any_io_executor executo
 
 asio::awaitable<Result<SagaOutcome>> SagaService::Run(const Principal& caller, const SagaDefinition& definition,
                                                       std::optional<std::string> idempotency_key,
-                                                      std::string request_hash) {
+                                                      std::string request_hash,
+                                                      std::optional<std::chrono::steady_clock::time_point> deadline) {
   // (A named std::function: GCC 12 destroys a lambda temporary inside a co_await expression twice.)
   std::function<asio::awaitable<Result<SagaOutcome>>()> work =
-      [this, caller, definition, key = std::move(idempotency_key), hash = std::move(request_hash)]() {
-        return RunOwned(caller, definition, key, hash);
+      [this, caller, definition, key = std::move(idempotency_key), hash = std::move(request_hash), deadline]() {
+        return RunOwned(caller, definition, key, hash, deadline);
       };
   auto outcome = co_await AwaitDetached(executor_, std::move(work));
   co_return outcome;
@@ -246,7 +260,8 @@ asio::awaitable<Result<SagaOutcome>> SagaService::Compensate(const Principal& ca
 
 asio::awaitable<Result<SagaOutcome>> SagaService::RunOwned(Principal caller, SagaDefinition definition,
                                                            std::optional<std::string> idempotency_key,
-                                                           std::string request_hash) {
+                                                           std::string request_hash,
+                                                           std::optional<std::chrono::steady_clock::time_point> deadline) {
   const std::weak_ptr<char> alive = alive_;
   auto connection = co_await log_.pool().Acquire(options_.lock_wait);
   if (!connection) co_return connection.error();
@@ -259,6 +274,7 @@ asio::awaitable<Result<SagaOutcome>> SagaService::RunOwned(Principal caller, Sag
   saga.definition = definition;
   saga.idempotency_key = std::move(idempotency_key);
   saga.request_hash = std::move(request_hash);
+  saga.deadline = deadline;
   for (const auto& step : definition.steps) saga.steps.push_back(json::object{{"name", step.name}, {"status", "pending"}});
 
   auto locked = co_await log.TryLock(saga.id);
@@ -321,7 +337,7 @@ asio::awaitable<Result<SagaOutcome>> SagaService::Drive(LogSession& log, Saga& s
       step["startedAt"] = NowRfc3339();
       auto before = co_await log.Update(saga);
       if (!before) co_return before.error();
-      auto result = co_await Execute(saga, saga.definition.steps[k].action);
+      auto result = co_await Execute(saga, saga.definition.steps[k].action, /*forward=*/true);
       json::object& done = saga.Step(k);
       done["finishedAt"] = NowRfc3339();
       if (result) {
@@ -396,7 +412,7 @@ asio::awaitable<Result<void>> SagaService::CompensateFrom(LogSession& log, Saga&
     Result<json::value> result = Error();
     for (;;) {
       ++attempts;
-      result = co_await Execute(saga, *compensation);
+      result = co_await Execute(saga, *compensation, /*forward=*/false);
       if (result || attempts >= options_.compensation_attempts) break;
       asio::steady_timer wait(executor_, backoff);
       auto [ec] = co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));

@@ -68,10 +68,13 @@ class SagaService {
 
   // Runs a new saga to its end. With `idempotency_key`, a second call with the same key and body
   // answers the first call's outcome without running anything (409 while the first still runs;
-  // 409 for the same key with another body).
+  // 409 for the same key with another body). With `deadline` (the caller's X-Request-Timeout),
+  // no step starts after it and each step's statement is cut to what remains: a step it cuts
+  // fails with QUERY_TIMEOUT and the saga compensates (compensations are not bounded by it).
   boost::asio::awaitable<Result<SagaOutcome>> Run(const Principal& caller, const SagaDefinition& definition,
                                                   std::optional<std::string> idempotency_key,
-                                                  std::string request_hash);
+                                                  std::string request_hash,
+                                                  std::optional<std::chrono::steady_clock::time_point> deadline = {});
   // Undoes a completed saga (409 when it is not completed).
   boost::asio::awaitable<Result<SagaOutcome>> Compensate(const Principal& caller, std::string id);
   boost::asio::awaitable<Result<boost::json::object>> Get(const Principal& caller, std::string id);
@@ -88,11 +91,14 @@ class SagaService {
   // Run and Compensate in a coroutine of their own (the caller may go away; the saga goes on).
   boost::asio::awaitable<Result<SagaOutcome>> RunOwned(Principal caller, SagaDefinition definition,
                                                        std::optional<std::string> idempotency_key,
-                                                       std::string request_hash);
+                                                       std::string request_hash,
+                                                       std::optional<std::chrono::steady_clock::time_point> deadline);
   boost::asio::awaitable<Result<SagaOutcome>> CompensateOwned(Principal caller, std::string id);
   boost::asio::awaitable<Result<SagaOutcome>> Drive(LogSession& log, Saga& saga, bool forward);
   boost::asio::awaitable<Result<void>> CompensateFrom(LogSession& log, Saga& saga, std::size_t count);
-  boost::asio::awaitable<Result<boost::json::value>> Execute(const Saga& saga, const StepRequest& request);
+  // `forward`: a step of the saga's run (bounded by its deadline), not a compensation.
+  boost::asio::awaitable<Result<boost::json::value>> Execute(const Saga& saga, const StepRequest& request,
+                                                             bool forward);
   boost::asio::awaitable<void> RecoveryLoop(std::weak_ptr<char> alive);
   boost::asio::awaitable<void> Recover(std::string id);
   // Logs the final status and answers the outcome.

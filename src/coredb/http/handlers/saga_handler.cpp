@@ -104,7 +104,8 @@ void RegisterSagaRoutes(Router& router, sagas::SagaService& service) {
                  co_return ErrorResponse(allowed.error());
                }
                auto outcome =
-                   co_await sagas->Run(ctx.principal, *definition, std::move(key), sagas::RequestHash(ctx.request.body()));
+                   co_await sagas->Run(ctx.principal, *definition, std::move(key), sagas::RequestHash(ctx.request.body()),
+                                       ctx.deadline);
                if (!outcome) co_return ErrorResponse(outcome.error());
                co_return OutcomeResponse(*outcome);
              });
