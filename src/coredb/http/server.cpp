@@ -48,6 +48,8 @@ constexpr std::size_t kWatchBufferLimit = 64 * 1024;
 // timeouts (which are cut to the deadline, so that they, not this backstop, usually answer).
 constexpr std::int64_t kMaxRequestTimeoutMs = 300000;
 constexpr auto kDeadlineGrace = 5ms;
+// Closed sessions, counted from the most open at once, after which freed memory is given back.
+constexpr std::size_t kTrimAfterClosed = 1024;
 
 bool ValidRequestId(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
@@ -303,6 +305,7 @@ asio::awaitable<void> Server::AcceptLoop() {
     ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_KEEPINTVL, &keep_interval, sizeof keep_interval);
     ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_KEEPCNT, &keep_count, sizeof keep_count);
     sessions_.emplace_back(std::move(socket));
+    peak_sessions_ = std::max(peak_sessions_, sessions_.size());
     auto it = std::prev(sessions_.end());
     asio::co_spawn(ioc_, RunSession(it), [this, it](std::exception_ptr e) {
       if (e) {
@@ -313,6 +316,10 @@ asio::awaitable<void> Server::AcceptLoop() {
         }
       }
       sessions_.erase(it);
+      if (sessions_.size() + kTrimAfterClosed <= peak_sessions_) {
+        peak_sessions_ = sessions_.size();
+        trimmer_.Request();
+      }
     });
   }
 }

@@ -5,6 +5,7 @@
 // still running at the deadline).
 #pragma once
 
+#include "coredb/core/memory_trimmer.hpp"
 #include "coredb/config/config.hpp"
 #include "coredb/http/client_limiter.hpp"
 #include "coredb/core/principal.hpp"
@@ -98,6 +99,10 @@ class Server {
   bool stopping_ = false;
   std::list<Session*> in_flight_;  // plain-HTTP requests being handled, oldest first (WatchSweep)
   std::list<Session> sessions_;
+  // Sessions open at the most since the last trim: when 1 024 of them have closed, the memory
+  // they freed is handed back to the OS (MemoryTrimmer, off the event loop).
+  std::size_t peak_sessions_ = 0;
+  MemoryTrimmer trimmer_;
   std::mt19937_64 rng_;
   ClientLimiter limiter_{cfg_.max_concurrent_per_client};  // MAX_CONCURRENT_PER_CLIENT
 };
