@@ -135,6 +135,27 @@ TEST(Config, MetricsTokenAndDrainDelay) {
   EXPECT_FALSE(LoadWith({{"METRICS_TOKEN", "short"}}).ok());
 }
 
+TEST(Config, AuthThrottleSettings) {
+  auto defaults = LoadWith({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults.config.http.auth_failure_limit, 20u);
+  EXPECT_EQ(defaults.config.http.auth_failure_window, std::chrono::milliseconds(10000));
+  EXPECT_TRUE(defaults.config.http.trusted_proxies.empty());
+
+  auto r = LoadWith({{"AUTH_FAILURE_LIMIT", "0"}, {"AUTH_FAILURE_WINDOW", "60000"},
+                     {"TRUSTED_PROXIES", " 10.0.0.0/8 , fd00::/8,,192.168.0.1 "}});
+  ASSERT_TRUE(r.ok()) << r.problems[0];
+  EXPECT_EQ(r.config.http.auth_failure_limit, 0u);
+  EXPECT_EQ(r.config.http.auth_failure_window, std::chrono::milliseconds(60000));
+  EXPECT_EQ(r.config.http.trusted_proxies, (std::vector<std::string>{"10.0.0.0/8", "fd00::/8", "192.168.0.1"}));
+
+  auto bad = LoadWith({{"TRUSTED_PROXIES", "10.0.0.0/8, proxy.example"}, {"AUTH_FAILURE_LIMIT", "-1"}});
+  ASSERT_EQ(bad.problems.size(), 2u);
+  EXPECT_NE(bad.problems[0].find("AUTH_FAILURE_LIMIT"), std::string::npos) << bad.problems[0];
+  EXPECT_NE(bad.problems[1].find("TRUSTED_PROXIES"), std::string::npos) << bad.problems[1];
+  EXPECT_NE(bad.problems[1].find("proxy.example"), std::string::npos) << bad.problems[1];
+}
+
 }  // namespace
 }  // namespace coredb::config
 

@@ -303,6 +303,8 @@ struct Service {
     s.sagas_failed = g.failed;
     s.sagas_recovered = g.recovered;
     s.http_connections = server.active_sessions();
+    s.auth_failures = server.auth_throttle_stats().failures;
+    s.auth_throttled = server.auth_throttle_stats().throttled;
     const pg::CancelWorkerStats cancels = cancel_worker.Stats(), vector_cancels = vector_cancel_worker.Stats();
     s.pg_cancels_delivered = cancels.delivered + vector_cancels.delivered;
     s.pg_cancels_failed = cancels.failed + vector_cancels.failed;

@@ -2,6 +2,7 @@
 
 #include "coredb/config/settings.hpp"
 #include "coredb/core/percent_decode.hpp"
+#include "coredb/http/auth_throttle.hpp"  // TRUSTED_PROXIES is validated where it is used
 
 #include <algorithm>
 #include <cctype>
@@ -254,6 +255,21 @@ LoadResult Load(const EnvReader& env, const std::vector<std::string>& names) {
   r.ReadMillis("SHUTDOWN_DRAIN_DELAY", cfg.http.shutdown_drain_delay, 0, 600000);
   r.ReadInt("MAX_CONCURRENT_PER_CLIENT", cfg.http.max_concurrent_per_client, 0, 100000);
   r.ReadInt("MAX_CONNECTIONS", cfg.http.max_connections, 1, 1000000);
+  r.ReadInt("AUTH_FAILURE_LIMIT", cfg.http.auth_failure_limit, 0, 1000000);
+  r.ReadMillis("AUTH_FAILURE_WINDOW", cfg.http.auth_failure_window, 100, 86400000);
+  if (auto proxies = r.Get("TRUSTED_PROXIES")) {
+    std::string_view rest = *proxies;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      std::string entry(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      entry.erase(0, entry.find_first_not_of(" \t"));
+      entry.erase(entry.find_last_not_of(" \t") + 1);
+      if (!entry.empty()) cfg.http.trusted_proxies.push_back(std::move(entry));
+    }
+    std::string error;
+    if (!http::TrustedProxies::Parse(cfg.http.trusted_proxies, &error)) r.Problem("TRUSTED_PROXIES: " + error);
+  }
   if (auto cert = r.Get("TLS_CERT")) cfg.http.tls_cert_file = *cert;
   if (auto key = r.Get("TLS_KEY")) cfg.http.tls_key_file = *key;
   if (cfg.http.tls_cert_file.empty() != cfg.http.tls_key_file.empty()) {

@@ -55,6 +55,12 @@ struct HttpConfig {
   std::chrono::milliseconds shutdown_drain_delay{0};
   std::size_t max_concurrent_per_client = 256;  // MAX_CONCURRENT_PER_CLIENT; 0: no limit
   std::size_t max_connections = 10000;  // MAX_CONNECTIONS: HTTP connections held at once
+  // AUTH_FAILURE_LIMIT failed authentications per AUTH_FAILURE_WINDOW from one source, after
+  // which it is answered 429 until the window ends (0: off); TRUSTED_PROXIES (addresses and
+  // networks, validated at load) are the peers whose X-Forwarded-For names the source.
+  std::size_t auth_failure_limit = 20;
+  std::chrono::milliseconds auth_failure_window{10000};
+  std::vector<std::string> trusted_proxies;
   // TLS_CERT / TLS_KEY (PEM files): HTTPS on the listener; both or neither.
   std::string tls_cert_file;
   std::string tls_key_file;

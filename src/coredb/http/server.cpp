@@ -78,8 +78,13 @@ asio::awaitable<std::tuple<boost::system::error_code, std::size_t>> ReadSomeForW
 enum class CancelReason { kNone, kPeerGone, kDeadline, kShutdown };
 
 struct Server::Session {
-  explicit Session(tcp::socket socket) : stream(std::move(socket)), watch_done(stream.get_executor()) {}
+  explicit Session(tcp::socket socket) : stream(std::move(socket)), watch_done(stream.get_executor()) {
+    boost::system::error_code ec;
+    const auto endpoint = stream.socket().remote_endpoint(ec);
+    if (!ec) peer = endpoint.address();
+  }
   beast::tcp_stream stream;
+  asio::ip::address peer;  // the client's address (unspecified if the socket could not say)
   // The running handler's cancellation (its statement is cancelled on the server): the peer went
   // away, the request's deadline passed, or the shutdown deadline did.
   asio::cancellation_signal cancel;
@@ -353,7 +358,31 @@ std::string Server::NewRequestId() {
   return id;
 }
 
-asio::awaitable<Response> Server::Dispatch(const Request& request, RequestContext& ctx, bool& matched) {
+asio::awaitable<Result<Principal>> Server::Authenticate(const Request& request, const asio::ip::address& peer) {
+  const std::string_view header = request[beast::http::field::authorization];
+  // Nothing to look up for the usual request: the table is empty until a token is refused.
+  std::string source;
+  const auto now = std::chrono::steady_clock::now();
+  if (throttle_.tracked() > 0) {
+    source = SourceKey(ClientAddress(peer, request["X-Forwarded-For"], trusted_));
+    if (auto wait = throttle_.Refuse(source, now)) {
+      Error refused(ErrorCode::kRateLimited,
+                    "too many failed authentications from this address (AUTH_FAILURE_LIMIT); try again later");
+      refused.retry_after_seconds = static_cast<int>(*wait);
+      co_return refused;
+    }
+  }
+  auto principal = co_await auth_.Authenticate(header);
+  // A presented token that was refused counts; a missing header guesses nothing.
+  if (!principal && principal.error().code == ErrorCode::kUnauthenticated && !header.empty()) {
+    if (source.empty()) source = SourceKey(ClientAddress(peer, request["X-Forwarded-For"], trusted_));
+    throttle_.Failed(source, now);
+  }
+  co_return principal;
+}
+
+asio::awaitable<Response> Server::Dispatch(const Request& request, RequestContext& ctx, bool& matched,
+                                           const asio::ip::address& peer) {
   std::string_view target = request.target();
   std::string_view path = target.substr(0, target.find('?'));
   if (auto q = target.find('?'); q != std::string_view::npos) ctx.query = target.substr(q + 1);
@@ -361,7 +390,7 @@ asio::awaitable<Response> Server::Dispatch(const Request& request, RequestContex
   // /api/* authenticates before routing, so unknown routes do not reveal themselves to strangers.
   bool needs_auth = path.rfind("/api/", 0) == 0 || path == "/api";
   if (needs_auth) {
-    auto principal = co_await auth_.Authenticate(request[beast::http::field::authorization]);
+    auto principal = co_await Authenticate(request, peer);
     if (!principal) co_return ErrorResponse(principal.error());
     ctx.principal = std::move(*principal);
     auto admitted = co_await auth_.Admit(ctx.principal);
@@ -386,7 +415,7 @@ asio::awaitable<Response> Server::Dispatch(const Request& request, RequestContex
   }
   ctx.path_params = std::move(match.params);
   if (match.route->access != Access::kPublic && !needs_auth) {
-    auto principal = co_await auth_.Authenticate(request[beast::http::field::authorization]);
+    auto principal = co_await Authenticate(request, peer);
     if (!principal) co_return ErrorResponse(principal.error());
     ctx.principal = std::move(*principal);
   }
@@ -592,7 +621,7 @@ asio::awaitable<bool> Server::ServeOne(std::list<Session>::iterator session, Str
       });
     }
     auto [handler_error, handled] = co_await asio::co_spawn(
-        ioc_, Dispatch(request, ctx, matched), asio::bind_cancellation_slot(session->cancel.slot(), kUseTuple));
+        ioc_, Dispatch(request, ctx, matched, session->peer), asio::bind_cancellation_slot(session->cancel.slot(), kUseTuple));
     in_flight_.erase(session->in_flight);
     session->active = false;
     if (deadline_timer) deadline_timer->cancel();

@@ -7,6 +7,7 @@
 
 #include "coredb/core/memory_trimmer.hpp"
 #include "coredb/config/config.hpp"
+#include "coredb/http/auth_throttle.hpp"
 #include "coredb/http/client_limiter.hpp"
 #include "coredb/core/principal.hpp"
 #include "coredb/http/router.hpp"
@@ -67,6 +68,7 @@ class Server {
   // `deadline`, then cancels them and closes every socket. Completes when no session is left.
   boost::asio::awaitable<void> Shutdown(std::chrono::steady_clock::time_point deadline);
   std::size_t active_sessions() const { return sessions_.size(); }
+  const AuthThrottleStats& auth_throttle_stats() const { return throttle_.stats(); }
 
   struct Session;  // one client connection (server.cpp)
 
@@ -85,7 +87,10 @@ class Server {
   template <class Stream>
   boost::asio::awaitable<bool> ServeOne(std::list<Session>::iterator session, Stream& stream,
                                         boost::beast::flat_buffer& buffer);
-  boost::asio::awaitable<Response> Dispatch(const Request& request, RequestContext& ctx, bool& matched);
+  boost::asio::awaitable<Response> Dispatch(const Request& request, RequestContext& ctx, bool& matched,
+                                            const boost::asio::ip::address& peer);
+  // The Authorization header checked by auth_, unless its source guessed too often (AuthThrottle).
+  boost::asio::awaitable<Result<Principal>> Authenticate(const Request& request, const boost::asio::ip::address& peer);
   std::string NewRequestId();
 
   boost::asio::io_context& ioc_;
@@ -105,6 +110,9 @@ class Server {
   MemoryTrimmer trimmer_;
   std::mt19937_64 rng_;
   ClientLimiter limiter_{cfg_.max_concurrent_per_client};  // MAX_CONCURRENT_PER_CLIENT
+  // AUTH_FAILURE_LIMIT / AUTH_FAILURE_WINDOW / TRUSTED_PROXIES (validated by config::Load).
+  AuthThrottle throttle_{{.limit = cfg_.auth_failure_limit, .window = cfg_.auth_failure_window, .max_sources = 65536}};
+  TrustedProxies trusted_ = TrustedProxies::Parse(cfg_.trusted_proxies).value_or(TrustedProxies{});
 };
 
 }  // namespace coredb::http

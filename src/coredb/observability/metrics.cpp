@@ -154,6 +154,11 @@ std::string Metrics::Render(const MetricsSnapshot& s) const {
   w.Sample("coredb_ready", "", std::uint64_t{s.ready ? 1U : 0U});
   w.Family("coredb_http_connections", "gauge", "Open HTTP connections.");
   w.Sample("coredb_http_connections", "", static_cast<std::uint64_t>(s.http_connections));
+  w.Family("coredb_auth_failures_total", "counter", "Presented tokens that were refused (401).");
+  w.Sample("coredb_auth_failures_total", "", s.auth_failures);
+  w.Family("coredb_auth_throttled_total", "counter",
+           "Requests answered 429 without a token lookup: their source failed AUTH_FAILURE_LIMIT times in its window.");
+  w.Sample("coredb_auth_throttled_total", "", s.auth_throttled);
   w.Family("coredb_pg_cancel_requests_total", "counter",
            "Cancel requests sent to PostgreSQL (and pgvector) for statements nobody waits for any more, by outcome.");
   w.Sample("coredb_pg_cancel_requests_total", Label("outcome", "delivered"), s.pg_cancels_delivered);

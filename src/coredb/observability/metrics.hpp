@@ -58,6 +58,8 @@ struct MetricsSnapshot {
   std::uint64_t sagas_started = 0, sagas_completed = 0, sagas_compensated = 0, sagas_failed = 0,
                 sagas_recovered = 0;
   std::size_t http_connections = 0;
+  // Failed authentications, and requests refused 429 without a lookup (AUTH_FAILURE_LIMIT).
+  std::uint64_t auth_failures = 0, auth_throttled = 0;
   // PostgreSQL cancel requests (statements of callers that went away, timed out, or overflowed).
   std::uint64_t pg_cancels_delivered = 0, pg_cancels_failed = 0, pg_cancels_dropped = 0;
   bool ready = false;
