@@ -603,6 +603,17 @@ test('platform data', async () => {
   await call('POST', '/api/v1/usage-logs', { body: { toolName: 'x', tokensReturned: -1 }, expect: 400, requestValid: false });
   await call('POST', '/api/v1/usage-logs', { body: { toolName: 'x' }, contentType: 'text/plain', expect: 415 });
   await call('POST', '/api/v1/usage-logs', { body: { toolName: 'x' }, token: readToken, expect: 403 });
+  // An admin ends a lease that is not its own: the lessee's ids then answer 410.
+  const theirs = await call('POST', '/api/v1/connections/acquire', { body: { database: 'postgresql' }, token: readToken, expect: 200 });
+  const theirTx = await call('POST', '/api/v1/transaction/begin', { body: {}, token: readToken, expect: 200 });
+  await call('DELETE', `/api/v1/connections/${theirs.json.connectionId}`, { token: readToken, expect: 403 });
+  const ended = await call('DELETE', `/api/v1/connections/${theirs.json.connectionId}`, { expect: 200 });
+  assert.equal(ended.json.lease.inTransaction, false);
+  const endedTx = await call('DELETE', `/api/v1/connections/${theirTx.json.connectionId}`, { expect: 200 });
+  assert.equal(endedTx.json.lease.transactionId, theirTx.json.transactionId);
+  await call('DELETE', `/api/v1/connections/${theirs.json.connectionId}`, { expect: 404 });
+  await call('POST', '/api/v1/connections/release', { body: { connectionId: theirs.json.connectionId }, token: readToken, expect: 410 });
+  await call('POST', '/api/v1/transaction/commit', { body: { transactionId: theirTx.json.transactionId }, token: readToken, expect: 410 });
 });
 
 test('health, metrics, the document, unknown routes and methods', async () => {
@@ -610,6 +621,11 @@ test('health, metrics, the document, unknown routes and methods', async () => {
   await call('GET', '/health/ready', { token: null, expect: 200 });
   await call('GET', '/health/live', { token: null, expect: 200 });
   await call('GET', '/openapi.json', { token: null, expect: 200 });
+  const page = await call('GET', '/console', { token: null, expect: 200 });
+  assert.match(page.headers.get('content-security-policy'), /script-src 'self'/);
+  await call('GET', '/console/app.js', { token: null, expect: 200 });
+  await call('GET', '/console/console.css', { token: null, expect: 200 });
+  await call('GET', '/console/nothing.js', { token: null, expect: 404 });
   await call('GET', '/metrics', { token: METRICS_TOKEN, expect: 200 });
   await call('GET', '/metrics', { expect: 200 });
   await call('GET', '/metrics', { token: null, expect: 401 });

@@ -16,6 +16,7 @@
 #include "coredb/http/handlers/health_handler.hpp"
 #include "coredb/http/handlers/metrics_handler.hpp"
 #include "coredb/http/handlers/migrations_handler.hpp"
+#include "coredb/http/handlers/console_handler.hpp"
 #include "coredb/http/handlers/openapi_handler.hpp"
 #include "coredb/http/handlers/platform_handler.hpp"
 #include "coredb/http/handlers/query_handler.hpp"
@@ -258,6 +259,7 @@ struct Service {
         [this](double seconds, const Error* error) { metrics.ObserveQuery(Database::kVector, seconds, error); });
     http::RegisterHealthRoutes(router, health);
     http::RegisterOpenApiRoutes(router);
+    http::RegisterConsoleRoutes(router);
     http::RegisterMetricsRoutes(router, {metrics, [this] { return MetricsSnapshot(); }, authenticator, cfg.metrics_token});
     http::RegisterQueryRoutes(router,
                               {pg_backend, vector_backend, redis_backend, sessions, cache, cfg.default_query_timeout, &idempotency,

@@ -124,6 +124,13 @@ void RegisterSessionRoutes(Router& router, sessions::SessionManager& sessions) {
                co_return JsonResponse(200, boost::json::object{{"leases", std::move(leases)}});
              });
 
+  router.Add(beast_http::verb::delete_, "/api/v1/connections/{connectionId}", Access::kAdmin,
+             [manager](Ctx& ctx) -> awaitable<Response> {
+               auto ended = manager->End(ctx.PathParam("connectionId"));
+               if (!ended) co_return ErrorResponse(ended.error());
+               co_return JsonResponse(200, boost::json::object{{"ended", true}, {"lease", LeaseJson(*ended, true)}});
+             });
+
   router.Add(beast_http::verb::patch, "/api/v1/pools/{database}", Access::kAdmin,
              [manager](Ctx& ctx) -> awaitable<Response> {
                auto database = ParseDatabase(ctx.PathParam("database"), true);
