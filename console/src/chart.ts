@@ -43,6 +43,8 @@ export function lineChart(series: Series[], opts: { max: number; target?: number
   left.textContent = '−10 min';
   const right = el('text', { x: W - 2, y: H - 2, class: 'tick end' });
   right.textContent = 'now';
-  svg.append(left, right);
+  const ceiling = el('text', { x: 2, y: top + 8, class: 'tick' });
+  ceiling.textContent = String(opts.max);
+  svg.append(left, right, ceiling);
   return svg;
 }
