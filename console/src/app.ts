@@ -279,11 +279,11 @@ function drawTraffic(): void {
   const scrapes = state.scrapes;
   const now = scrapes[scrapes.length - 1];
   if (!now) return;
-  const prev = scrapes.length > 1 ? scrapes[scrapes.length - 2] : undefined;
   const minuteAgo = scrapes[0];
-  const seconds = prev ? Math.max((now[0] - prev[0]) / 1000, 0.001) : 1;
+  // Rates and percentiles over the scrapes of the last minute (the oldest kept is ~60 s old).
+  const seconds = minuteAgo && minuteAgo !== now ? Math.max((now[0] - minuteAgo[0]) / 1000, 0.001) : 0;
   const counts = sumBy(now[1], 'coredb_http_requests_total', 'route');
-  const before = prev ? sumBy(prev[1], 'coredb_http_requests_total', 'route') : new Map<string, number>();
+  const before = minuteAgo && seconds ? sumBy(minuteAgo[1], 'coredb_http_requests_total', 'route') : new Map<string, number>();
   const hists = histogramsBy(now[1], 'coredb_http_request_duration_seconds', 'route');
   const oldHists: Map<string, Buckets> =
     minuteAgo && minuteAgo !== now ? histogramsBy(minuteAgo[1], 'coredb_http_request_duration_seconds', 'route') : new Map();
@@ -294,14 +294,14 @@ function drawTraffic(): void {
     const recent = b ? subtract(b, oldHists.get(route)) : [];
     return [
       h('code', {}, route),
-      ((counts.get(route)! - (before.get(route) ?? 0)) / seconds).toFixed(1),
+      seconds ? ((counts.get(route)! - (before.get(route) ?? 0)) / seconds).toFixed(2) : '—',
       counts.get(route) ?? 0,
       fmt(quantile(recent, 0.5)),
       fmt(quantile(recent, 0.95)),
       fmt(quantile(recent, 0.99)),
     ];
   });
-  replace(byId('routes'), table(['route', 'req/s', 'total', 'p50', 'p95', 'p99'], rows, 'requests by route'));
+  replace(byId('routes'), table(['route', 'req/s', 'since start', 'p50', 'p95', 'p99'], rows, 'requests by route'));
   const errors = sumBy(now[1], 'coredb_errors_total', 'code');
   const oldErrors = minuteAgo ? sumBy(minuteAgo[1], 'coredb_errors_total', 'code') : new Map<string, number>();
   const errorRows = [...errors.entries()]
