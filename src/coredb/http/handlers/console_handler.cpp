@@ -54,9 +54,7 @@ void RegisterConsoleRoutes(Router& router) {
   router.Add(beast_http::verb::get, "/console", Access::kPublic,
              [](RequestContext&) -> boost::asio::awaitable<Response> { co_return Serve("index.html"); });
   router.Add(beast_http::verb::get, "/console/{asset}", Access::kPublic,
-             [](RequestContext& ctx) -> boost::asio::awaitable<Response> {
-               co_return Serve(ctx.PathParam("asset"));
-             });
+             [](RequestContext& ctx) -> boost::asio::awaitable<Response> { co_return Serve(ctx.PathParam("asset")); });
 }
 
 }  // namespace coredb::http

@@ -14,7 +14,7 @@
 namespace coredb::http {
 
 struct ConsoleAsset {
-  std::string_view name;   // "index.html", "app.js"...
+  std::string_view name;  // "index.html", "app.js"...
   std::string_view bytes;
 };
 
