@@ -221,7 +221,6 @@ test('clients: create (the token shown once) and revoke', async () => {
   const row = page.locator('#client-list tr', { hasText: name });
   await row.waitFor(WAIT);
   assert.match(await row.textContent(), /read, write|write/);
-  await shot('clients');
   await page.click(`button[aria-label="Revoke ${name}"]`);
   await page.locator('#client-list tr', { hasText: name }).locator('text=revoked').waitFor(WAIT);
   assert.equal((await api('GET', '/api/v1/connections/stats', undefined, token)).status, 401);
@@ -229,6 +228,7 @@ test('clients: create (the token shown once) and revoke', async () => {
   assert.ok(!(await page.textContent('#client-list')).includes(token));
   await page.click('#client-token button');
   assert.ok(!(await page.content()).includes(token));
+  await shot('clients'); // after the token is dismissed: no token in the committed screenshots
 });
 
 test('traffic: request rate and latency percentiles per route, errors by code', async () => {
