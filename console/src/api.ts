@@ -80,6 +80,20 @@ export interface PoolStats {
 }
 export type Stats = Record<'postgresql' | 'redis' | 'vector', PoolStats>;
 
+// GET /api/v1/pools/history: the service's own samples of the last ten minutes, oldest first.
+export interface PoolPoint {
+  max: number;
+  size: number;
+  active: number;
+  idle: number;
+  leased: number;
+  waiting: number;
+}
+export interface PoolHistory {
+  periodMs: number;
+  samples: ({ at: string } & Record<'postgresql' | 'redis' | 'vector', PoolPoint>)[];
+}
+
 export interface LeaseDetail {
   connectionId: string;
   database: string;

@@ -3,8 +3,8 @@
 // part of index.html from the latest answers.
 
 import { ApiError, api, forgetToken, metricsText, saveToken, savedToken } from './api.js';
-import type { Client, LeaseDetail, MigrationStatus, QueryResult, Saga, Stats } from './api.js';
-import { type Series, lineChart, trim } from './chart.js';
+import type { Client, LeaseDetail, MigrationStatus, PoolHistory, QueryResult, Saga, Stats } from './api.js';
+import { type Series, WINDOW_MS, lineChart } from './chart.js';
 import { age, byId, h, ms, percent, replace, table } from './dom.js';
 import { explainTree } from './explain.js';
 import { type Buckets, histogramsBy, parseMetrics, quantile, type Sample, select, subtract, sumBy } from './prometheus.js';
@@ -21,7 +21,6 @@ const state = {
   view: 'overview' as View,
   timer: 0 as number | 0,
   refreshing: false,
-  history: new Map<string, { active: [number, number][]; waiting: [number, number][]; max: number }>(),
   // /metrics snapshots of the last minute: [time, samples]
   scrapes: [] as [number, Sample[]][],
   selectedSaga: null as string | null,
@@ -87,7 +86,6 @@ function setupSignIn(): void {
   });
   byId('signout').addEventListener('click', () => {
     forgetToken();
-    state.history.clear();
     state.scrapes = [];
     showSignedIn(false);
     byId('token').focus();
@@ -105,7 +103,8 @@ function show(view: View): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// refresh: every 2 s what the overview needs (pool history), plus the open view's data
+// refresh: every 2 s the pools' stats and /metrics (the traffic view keeps a minute of scrapes),
+// plus the open view's data
 // ---------------------------------------------------------------------------------------------
 
 async function refresh(): Promise<void> {
@@ -114,12 +113,11 @@ async function refresh(): Promise<void> {
   try {
     const now = Date.now();
     const [stats, text] = await Promise.all([api<Stats>('GET', '/api/v1/connections/stats'), metricsText()]);
-    recordPools(stats, now);
     state.scrapes.push([now, parseMetrics(text)]);
     while (state.scrapes.length > 2 && state.scrapes[1]![0] <= now - 60000) state.scrapes.shift();
     switch (state.view) {
       case 'overview':
-        drawPools(stats, now);
+        drawPools(stats, await api<PoolHistory>('GET', '/api/v1/pools/history'), now);
         drawBreakersAndCache();
         break;
       case 'sessions':
@@ -158,32 +156,19 @@ async function refresh(): Promise<void> {
 // overview: pools, breakers, cache
 // ---------------------------------------------------------------------------------------------
 
-function recordPools(stats: Stats, now: number): void {
-  for (const db of DATABASES) {
-    const s = stats[db];
-    let hist = state.history.get(db);
-    if (!hist) state.history.set(db, (hist = { active: [], waiting: [], max: s.max }));
-    hist.max = s.max;
-    hist.active.push([now, s.active]);
-    hist.waiting.push([now, s.waiting]);
-    trim(hist.active, now);
-    trim(hist.waiting, now);
-  }
-}
-
-function drawPools(stats: Stats, now: number): void {
+// The charts: the service's samples of the last ten minutes (every 5 s, kept by the service, so
+// they reach back before the page was opened) and the live figures as the newest point.
+function drawPools(stats: Stats, history: PoolHistory, now: number): void {
+  const recent = history.samples.map((x) => [Date.parse(x.at), x] as const).filter(([t]) => t >= now - WINDOW_MS);
   const cards = DATABASES.map((db) => {
     const s = stats[db];
-    const hist = state.history.get(db);
     const over = s.utilization >= UTILISATION_TARGET;
     const bar = h('div', { class: 'bar' }, h('div', { class: `fill${over ? ' over' : ''}` }));
     (bar.firstElementChild as HTMLElement).style.width = `${Math.min(100, s.utilization * 100)}%`;
-    const series: Series[] = hist
-      ? [
-          { name: 'active', cls: 'active', points: hist.active },
-          { name: 'waiting', cls: 'waiting', points: hist.waiting },
-        ]
-      : [];
+    const series: Series[] = [
+      { name: 'active', cls: 'active', points: [...recent.map(([t, x]) => [t, x[db].active] as [number, number]), [now, s.active]] },
+      { name: 'waiting', cls: 'waiting', points: [...recent.map(([t, x]) => [t, x[db].waiting] as [number, number]), [now, s.waiting]] },
+    ];
     return h(
       'article',
       { class: 'card', 'data-pool': db },

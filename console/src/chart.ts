@@ -1,5 +1,5 @@
-// A small time-series line chart in SVG, drawn by hand: the last ten minutes of a few series
-// sampled by the console (one point per refresh), with the 80 % utilisation target as a line.
+// A small time-series line chart in SVG, drawn by hand: the last ten minutes of a few series,
+// with the 80 % utilisation target as a line.
 
 const NS = 'http://www.w3.org/2000/svg';
 export const WINDOW_MS = 10 * 60 * 1000;
@@ -14,11 +14,6 @@ function el(tag: string, attrs: Record<string, string | number>): SVGElement {
   const e = document.createElementNS(NS, tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
   return e;
-}
-
-// Drops points older than the window.
-export function trim(points: [number, number][], now: number): void {
-  while (points.length && points[0]![0] < now - WINDOW_MS) points.shift();
 }
 
 export function lineChart(series: Series[], opts: { max: number; target?: number; label: string; now: number }): SVGElement {

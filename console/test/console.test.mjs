@@ -121,7 +121,10 @@ test("a pool's numbers change while a load runs", async () => {
       const f = (n) => Number(document.querySelector(`[data-pool="postgresql"] [data-field="${n}"]`)?.textContent);
       return f('active') >= 5 && f('leased') === 3;
     }, null, WAIT);
-    assert.ok(await page.isVisible('[data-pool="postgresql"] svg.chart path.line.active'), 'the chart draws the series');
+    // The chart: the service's samples (GET /api/v1/pools/history, one at start, then every 5 s)
+    // and the live point.
+    const d = await page.getAttribute('[data-pool="postgresql"] svg.chart path.line.active', 'd');
+    assert.match(d, /^M[0-9.]+,[0-9.]+( L[0-9.]+,[0-9.]+)+$/, `a line of at least two points: ${d}`);
     await shot('overview');
   } finally {
     for (const id of leases) assert.equal((await api('POST', '/api/v1/connections/release', { connectionId: id })).status, 200);

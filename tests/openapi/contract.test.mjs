@@ -379,6 +379,10 @@ test('leases and pools', async () => {
   assert.ok(leases.json.leases.some((l) => l.connectionId === id));
   await call('GET', '/api/v1/connections', { token: readToken, expect: 403 });
   await call('GET', '/api/v1/connections/stats', { expect: 200 });
+  const history = await call('GET', '/api/v1/pools/history', { token: readToken, expect: 200 });
+  assert.equal(history.json.periodMs, 5000);
+  assert.ok(history.json.samples.length >= 1, 'the first sample is taken at start');
+  await call('GET', '/api/v1/pools/history', { token: null, expect: 401 });
   await call('POST', '/api/v1/connections/release', { body: { connectionId: id }, expect: 200 });
   await call('POST', '/api/v1/connections/release', { body: { connectionId: redisLease.json.connectionId }, expect: 200 });
   await call('POST', '/api/v1/connections/release', { body: { connectionId: id }, expect: 404 });
