@@ -75,6 +75,8 @@ test('the page is served from the binary with a strict Content-Security-Policy',
   assert.match(headers['content-security-policy'], /default-src 'none'; script-src 'self'/);
   assert.equal(headers['x-content-type-options'], 'nosniff');
   assert.equal(headers['cache-control'], 'no-cache');
+  // /metrics is closed to anonymous callers here (METRICS_TOKEN): the page reads it with the admin token.
+  if (process.env.METRICS_TOKEN) assert.equal((await fetch(`${BASE}/metrics`)).status, 401);
   const js = await fetch(`${BASE}/console/app.js`);
   assert.match(js.headers.get('content-type'), /^text\/javascript/);
   await page.waitForSelector('#signin:not([hidden])', WAIT);
