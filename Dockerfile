@@ -19,9 +19,15 @@ RUN apt-get update \
       build-essential cmake pkg-config \
       libboost1.81-dev libboost-json1.81-dev \
       libpq-dev libhiredis-dev libspdlog-dev libfmt-dev libssl-dev \
-      python3 python3-yaml \
+      python3 python3-yaml nodejs npm \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# The admin console (console/): tsc from its lockfile, compiled and embedded by the build.
+COPY console/package.json console/package-lock.json console/
+RUN cd console && npm ci --no-audit --no-fund --loglevel=error
+COPY console/tsconfig.json console/
+COPY console/src/ console/src/
+COPY console/static/ console/static/
 COPY CMakeLists.txt ./
 COPY cmake/ cmake/
 COPY migrations/ migrations/

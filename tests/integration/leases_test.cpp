@@ -1,6 +1,8 @@
 // Black-box tests of leases (API.md "Connections"): acquire / query / release, sliding expiry and
 // reclaim, one request at a time per lease, session hygiene between lessees, Redis leases, stats,
 // pool settings and bad input — against the built binary and the real dev stack.
+#include "support/clients.hpp"
+#include "support/scratch_database.hpp"
 #include "support/service_process.hpp"
 
 #include <gtest/gtest.h>
@@ -102,6 +104,51 @@ TEST(Leases, SlidingExpiryThenReclaimedAnd410) {
   EXPECT_EQ(Stats(svc, "postgresql").at("expiredTotal"), 1);
   EXPECT_TRUE(WaitPoolQuiet(svc, "postgresql", 3s));
   EXPECT_NE(svc.Output().find("lease expired"), std::string::npos) << "a reclaimed lease is logged";
+}
+
+// DELETE /api/v1/connections/{id} (the console's "end"): an admin ends another client's
+// transaction; its work is rolled back, its lessee hears 410, the connection is back in the pool.
+TEST(Leases, AnAdminEndsAnotherClientsTransactionAndItsWorkIsRolledBack) {
+  ScratchDatabase db;
+  ServiceProcess svc(ServiceProcess::Env{{"DATABASE_URL", db.app_conninfo()}});
+  EnsureMigrated(svc);
+  const TestClient writer = CreateClient(svc, "lease-ender", {"write"});
+  ASSERT_EQ(svc.Query({{"sql", "CREATE TABLE ended_work (x int)"}}).status, 200u);
+  auto as_writer = [&](const std::string& target, const json::value& body) {
+    return svc.Request("POST", target, json::serialize(body), {}, writer.token);
+  };
+  auto tx = as_writer("/api/v1/transaction/begin", json::object{});
+  ASSERT_EQ(tx.status, 200u) << tx.body;
+  const std::string tx_id(tx.json.at("transactionId").as_string());
+  const std::string cn_id(tx.json.at("connectionId").as_string());
+  ASSERT_EQ(as_writer("/api/v1/query", {{"sql", "INSERT INTO ended_work VALUES (1)"}, {"transactionId", tx_id}}).status, 200u);
+
+  // Busy: a statement is running on it.
+  auto slow = std::async(std::launch::async, [&] {
+    return as_writer("/api/v1/query", {{"sql", "SELECT pg_sleep(0.8)"}, {"transactionId", tx_id}});
+  });
+  std::this_thread::sleep_for(250ms);
+  auto busy = svc.Request("DELETE", "/api/v1/connections/" + cn_id);
+  EXPECT_EQ(busy.status, 409u) << busy.body;
+  ASSERT_EQ(slow.get().status, 200u);
+
+  EXPECT_EQ(svc.Request("DELETE", "/api/v1/connections/" + cn_id, {}, {}, writer.token).status, 403u)
+      << "admin only";
+  auto ended = svc.Request("DELETE", "/api/v1/connections/" + cn_id);
+  ASSERT_EQ(ended.status, 200u) << ended.body;
+  EXPECT_EQ(ended.json.at("ended"), true);
+  EXPECT_EQ(ended.json.at("lease").at("transactionId"), json::value(tx_id));
+  EXPECT_EQ(svc.Request("DELETE", "/api/v1/connections/" + cn_id).status, 404u);
+
+  auto commit = as_writer("/api/v1/transaction/commit", {{"transactionId", tx_id}});
+  EXPECT_EQ(commit.status, 410u) << commit.body;
+  EXPECT_NE(commit.body.find("ended by an admin"), std::string::npos) << commit.body;
+  auto rows = svc.Query({{"sql", "SELECT count(*)::int AS n FROM ended_work"}});
+  ASSERT_EQ(rows.status, 200u) << rows.body;
+  EXPECT_EQ(rows.json.at("rows").at(0).at("n"), 0) << "the insert was rolled back";
+  EXPECT_TRUE(WaitPoolQuiet(svc, "postgresql", 3s));
+  EXPECT_EQ(Stats(svc, "postgresql").at("expiredTotal"), 0) << "not counted as a leak";
+  EXPECT_NE(svc.Output().find("lease ended by an admin"), std::string::npos);
 }
 
 TEST(Leases, SecondConcurrentRequestOnALeaseIsAConflict) {

@@ -379,6 +379,10 @@ test('leases and pools', async () => {
   assert.ok(leases.json.leases.some((l) => l.connectionId === id));
   await call('GET', '/api/v1/connections', { token: readToken, expect: 403 });
   await call('GET', '/api/v1/connections/stats', { expect: 200 });
+  const history = await call('GET', '/api/v1/pools/history', { token: readToken, expect: 200 });
+  assert.equal(history.json.periodMs, 5000);
+  assert.ok(history.json.samples.length >= 1, 'the first sample is taken at start');
+  await call('GET', '/api/v1/pools/history', { token: null, expect: 401 });
   await call('POST', '/api/v1/connections/release', { body: { connectionId: id }, expect: 200 });
   await call('POST', '/api/v1/connections/release', { body: { connectionId: redisLease.json.connectionId }, expect: 200 });
   await call('POST', '/api/v1/connections/release', { body: { connectionId: id }, expect: 404 });
@@ -603,6 +607,17 @@ test('platform data', async () => {
   await call('POST', '/api/v1/usage-logs', { body: { toolName: 'x', tokensReturned: -1 }, expect: 400, requestValid: false });
   await call('POST', '/api/v1/usage-logs', { body: { toolName: 'x' }, contentType: 'text/plain', expect: 415 });
   await call('POST', '/api/v1/usage-logs', { body: { toolName: 'x' }, token: readToken, expect: 403 });
+  // An admin ends a lease that is not its own: the lessee's ids then answer 410.
+  const theirs = await call('POST', '/api/v1/connections/acquire', { body: { database: 'postgresql' }, token: readToken, expect: 200 });
+  const theirTx = await call('POST', '/api/v1/transaction/begin', { body: {}, token: readToken, expect: 200 });
+  await call('DELETE', `/api/v1/connections/${theirs.json.connectionId}`, { token: readToken, expect: 403 });
+  const ended = await call('DELETE', `/api/v1/connections/${theirs.json.connectionId}`, { expect: 200 });
+  assert.equal(ended.json.lease.inTransaction, false);
+  const endedTx = await call('DELETE', `/api/v1/connections/${theirTx.json.connectionId}`, { expect: 200 });
+  assert.equal(endedTx.json.lease.transactionId, theirTx.json.transactionId);
+  await call('DELETE', `/api/v1/connections/${theirs.json.connectionId}`, { expect: 404 });
+  await call('POST', '/api/v1/connections/release', { body: { connectionId: theirs.json.connectionId }, token: readToken, expect: 410 });
+  await call('POST', '/api/v1/transaction/commit', { body: { transactionId: theirTx.json.transactionId }, token: readToken, expect: 410 });
 });
 
 test('health, metrics, the document, unknown routes and methods', async () => {
@@ -610,6 +625,11 @@ test('health, metrics, the document, unknown routes and methods', async () => {
   await call('GET', '/health/ready', { token: null, expect: 200 });
   await call('GET', '/health/live', { token: null, expect: 200 });
   await call('GET', '/openapi.json', { token: null, expect: 200 });
+  const page = await call('GET', '/console', { token: null, expect: 200 });
+  assert.match(page.headers.get('content-security-policy'), /script-src 'self'/);
+  await call('GET', '/console/app.js', { token: null, expect: 200 });
+  await call('GET', '/console/console.css', { token: null, expect: 200 });
+  await call('GET', '/console/nothing.js', { token: null, expect: 404 });
   await call('GET', '/metrics', { token: METRICS_TOKEN, expect: 200 });
   await call('GET', '/metrics', { expect: 200 });
   await call('GET', '/metrics', { token: null, expect: 401 });

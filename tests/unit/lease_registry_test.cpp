@@ -114,6 +114,32 @@ TEST_F(Registry, TransactionsEndWithConflictOrExpiry) {
   EXPECT_EQ(registry_.FindTransaction(tx2, Client("a"), now_).error().code, ErrorCode::kTransactionExpired);
 }
 
+TEST_F(Registry, AnAdminFindsAnyLeaseAndItsLesseeThenHears410) {
+  Lease& lease = Add(Client("a"));
+  const std::string id = lease.id;
+  TransactionState state;
+  state.started = now_;
+  state.last_used = now_;
+  state.idle_timeout = 1s;
+  state.max_deadline = now_ + 10s;
+  const std::string tx = registry_.BeginTransaction(lease, state).id;
+  EXPECT_EQ(registry_.FindAnyLease(id), &lease) << "whoever owns it";
+  EXPECT_EQ(registry_.FindAnyLease("cn_inst1_nope"), nullptr);
+
+  registry_.Remove(lease, Ending::kEndedByAdmin, now_).reset();
+  EXPECT_EQ(destroyed_, 1) << "the resource went back";
+  EXPECT_EQ(registry_.FindAnyLease(id), nullptr);
+  auto gone = registry_.FindLease(id, Client("a"), now_);
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, ErrorCode::kLeaseExpired);
+  EXPECT_NE(gone.error().message.find("ended by an admin"), std::string::npos) << gone.error().message;
+  EXPECT_EQ(registry_.FindTransaction(tx, Client("a"), now_).error().code, ErrorCode::kTransactionExpired);
+  EXPECT_EQ(registry_.FindLease(id, Client("b"), now_).error().code, ErrorCode::kNotFound) << "others still hear 404";
+  auto c = registry_.Counters(Database::kPostgresql);
+  EXPECT_EQ(c.released_total, 1u) << "given back, not leaked";
+  EXPECT_EQ(c.expired_total, 0u);
+}
+
 TEST_F(Registry, TombstonesAreBounded) {
   for (int i = 0; i < 10; ++i) registry_.Remove(Add(Client("a")), Ending::kExpired, now_).reset();
   EXPECT_LE(registry_.tombstone_count(), 4u);

@@ -16,6 +16,7 @@
 #include "coredb/http/handlers/health_handler.hpp"
 #include "coredb/http/handlers/metrics_handler.hpp"
 #include "coredb/http/handlers/migrations_handler.hpp"
+#include "coredb/http/handlers/console_handler.hpp"
 #include "coredb/http/handlers/openapi_handler.hpp"
 #include "coredb/http/handlers/platform_handler.hpp"
 #include "coredb/http/handlers/query_handler.hpp"
@@ -31,6 +32,7 @@
 #include "coredb/platform/platform_service.hpp"
 #include "coredb/sagas/idempotency.hpp"
 #include "coredb/sagas/saga_service.hpp"
+#include "coredb/sessions/pool_history.hpp"
 #include "coredb/sessions/session_manager.hpp"
 #include "coredb/vectors/vector_store.hpp"
 
@@ -60,6 +62,10 @@ using namespace std::chrono_literals;
 namespace {
 
 constexpr std::chrono::milliseconds kRedisStartupWait{2000};
+// The pool history of GET /api/v1/pools/history: one sample per period, the last ten minutes.
+constexpr std::chrono::milliseconds kPoolHistoryPeriod{5000};
+constexpr std::size_t kPoolHistorySamples = 120;
+
 // How often the client table is reloaded from PostgreSQL (changes made by other instances or
 // the CLI), and the bound on one reload.
 constexpr std::chrono::milliseconds kClientsReloadInterval{5000};
@@ -228,6 +234,15 @@ struct Service {
         vector_store(vector_backend, cfg.default_query_timeout),
         sessions(ioc.get_executor(), sessions::SessionOptions{InstanceId(cfg)}, pg_backend, vector_backend,
                  redis_pool),
+        // The console's pool charts: a sample every 5 s, ten minutes kept.
+        pool_history(ioc.get_executor(), kPoolHistoryPeriod, kPoolHistorySamples,
+                     [this] {
+                       sessions::PoolSample sample{.at = std::chrono::system_clock::now(), .pools = {}};
+                       for (std::size_t i = 0; i < sessions::kPoolHistoryDatabases.size(); ++i) {
+                         sample.pools[i] = sessions::PointOf(sessions.Stats(sessions::kPoolHistoryDatabases[i]));
+                       }
+                       return sample;
+                     }),
         session_backend(redis_sessions),
         cache_store(redis_client),
         cache(ioc.get_executor(), cache_store, MakeCacheOptions(cfg)),
@@ -258,6 +273,7 @@ struct Service {
         [this](double seconds, const Error* error) { metrics.ObserveQuery(Database::kVector, seconds, error); });
     http::RegisterHealthRoutes(router, health);
     http::RegisterOpenApiRoutes(router);
+    http::RegisterConsoleRoutes(router);
     http::RegisterMetricsRoutes(router, {metrics, [this] { return MetricsSnapshot(); }, authenticator, cfg.metrics_token});
     http::RegisterQueryRoutes(router,
                               {pg_backend, vector_backend, redis_backend, sessions, cache, cfg.default_query_timeout, &idempotency,
@@ -267,7 +283,7 @@ struct Service {
       auto done = co_await cache.Invalidate(std::move(what.tags), std::move(what.patterns));
       if (!done) spdlog::warn("cache: invalidation after a commit failed: {}", done.error().message);
     });
-    http::RegisterSessionRoutes(router, sessions);
+    http::RegisterSessionRoutes(router, sessions, pool_history);
     http::RegisterCacheRoutes(router, cache);
     http::RegisterMigrationRoutes(router, migrator);
     http::RegisterSagaRoutes(router, sagas);
@@ -346,6 +362,7 @@ struct Service {
     }
     co_await server.Shutdown(std::chrono::steady_clock::now() + config.http.shutdown_timeout);
     health.Stop();
+    pool_history.Stop();
     client_registry.Stop();
     sagas.Stop();  // a saga cut short here is finished by the recovery sweep of the next start
     // Open transactions are rolled back and leases given back (their pools reset the sessions).
@@ -390,6 +407,7 @@ struct Service {
   redis::RedisBackend redis_backend;
   vectors::VectorStore vector_store;
   sessions::SessionManager sessions;
+  sessions::PoolHistoryRecorder pool_history;
   redis::RedisBackend session_backend;
   redis::RedisCacheStore cache_store;
   cache::CacheManager cache;
@@ -459,6 +477,7 @@ int Serve(const config::Config& cfg) {
   service->redis_client.Start();
   service->redis_sessions.Start();
   service->health.Start();
+  service->pool_history.Start();
   service->sagas.Start();
   service->client_registry.Start();
   // The pgvector check logs what is missing; the vectors API re-checks until it passes.

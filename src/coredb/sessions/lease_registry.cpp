@@ -112,6 +112,9 @@ Error LeaseRegistry::Missing(std::string_view id, std::string_view what, const P
       return Error(ErrorCode::kConflict, "transaction " + Quote(id) + " was already rolled back" + suffix);
     case Ending::kEndedByStatement:
       return Error(ErrorCode::kConflict, "transaction " + Quote(id) + " already ended" + suffix);
+    case Ending::kEndedByAdmin:
+      return Error(is_transaction ? ErrorCode::kTransactionExpired : ErrorCode::kLeaseExpired,
+                   std::string(what) + " " + Quote(id) + " was ended by an admin; its work was rolled back" + suffix);
     case Ending::kReleased: break;
   }
   return Error(ErrorCode::kNotFound, "unknown " + kind + " " + Quote(id));
@@ -135,6 +138,11 @@ Result<Lease*> LeaseRegistry::FindTransaction(std::string_view id, const Princip
   return lease;
 }
 
+Lease* LeaseRegistry::FindAnyLease(std::string_view id) {
+  auto it = leases_.find(std::string(id));
+  return it == leases_.end() ? nullptr : it->second.get();
+}
+
 TransactionState& LeaseRegistry::BeginTransaction(Lease& lease, TransactionState state) {
   state.id = NewId("tx");
   lease.tx = std::move(state);
@@ -153,8 +161,8 @@ std::unique_ptr<LeaseResource> LeaseRegistry::Remove(Lease& lease, Ending how, S
   if (lease.tx) EndTransaction(lease, how == Ending::kReleased ? Ending::kRolledBack : how, now, reason);
   auto& counters = counters_[Index(lease.database)];
   --counters.leased;
-  if (how == Ending::kReleased) {
-    ++counters.released_total;
+  if (how == Ending::kReleased || how == Ending::kEndedByAdmin) {
+    ++counters.released_total;  // given back (by its lessee or an admin), not leaked
   } else {
     ++counters.expired_total;  // expired or lost: the lessee did not give it back
   }

@@ -98,6 +98,7 @@ enum class Ending {
   kCommitted,         // transaction: 409 CONFLICT ("already committed")
   kRolledBack,        // transaction: 409 CONFLICT
   kEndedByStatement,  // transaction: a COMMIT/ROLLBACK statement ended it: 409 CONFLICT
+  kEndedByAdmin,      // an admin ended the lease (DELETE /api/v1/connections/{id}): 410, saying so
 };
 
 struct LeaseCounters {
@@ -123,6 +124,8 @@ class LeaseRegistry {
   // The lease running the caller's transaction `id`: 404 / 410 as above; 409 CONFLICT for a
   // transaction that was committed or rolled back.
   Result<Lease*> FindTransaction(std::string_view id, const Principal& caller, SteadyTime now);
+  // Any client's lease, for an admin ending it; null when there is none.
+  Lease* FindAnyLease(std::string_view id);
 
   // Opens the transaction record on `lease` (which has none) and returns its id.
   TransactionState& BeginTransaction(Lease& lease, TransactionState state);

@@ -146,6 +146,24 @@ Result<void> SessionManager::Release(const Principal& caller, std::string_view c
   return Result<void>{};
 }
 
+Result<LeaseInfo> SessionManager::End(std::string_view connection_id) {
+  Lease* lease = registry_.FindAnyLease(connection_id);
+  if (lease == nullptr) return Error(ErrorCode::kNotFound, "unknown connection '" + std::string(connection_id) + "'");
+  if (lease->busy) {
+    return Error(ErrorCode::kConflict,
+                 "connection '" + lease->id + "' is running a request; end it when that request has answered");
+  }
+  LeaseInfo info = Info(*lease);
+  observability::LogEvent(spdlog::level::warn, "lease ended by an admin",
+                          {{"connectionId", lease->id},
+                           {"database", DatabaseName(lease->database)},
+                           {"client", lease->client_name},
+                           {"inTransaction", info.in_transaction}});
+  auto resource = registry_.Remove(*lease, Ending::kEndedByAdmin, Clock::now());
+  resource.reset();  // back to the pool, which resets the session (and rolls back)
+  return info;
+}
+
 Result<Lease*> SessionManager::Resolve(const Principal& caller, const Target& target) {
   const auto now = Clock::now();
   Result<Lease*> found = target.transaction_id ? registry_.FindTransaction(*target.transaction_id, caller, now)

@@ -98,6 +98,10 @@ class SessionManager {
   // Gives the lease back (an open transaction is rolled back by the pool's reset). 409 while a
   // request runs on it.
   Result<void> Release(const Principal& caller, std::string_view connection_id);
+  // DELETE /api/v1/connections/{id} (admin): ends any client's lease as Release would (an open
+  // transaction rolled back by the pool's reset); its lessee's ids then answer 410 saying an
+  // admin ended them. 404 for an unknown id, 409 while a request runs on it. The lease as it was.
+  Result<LeaseInfo> End(std::string_view connection_id);
 
   // Applies cache invalidations (CacheManager::Invalidate in the application). Set once at start.
   using Invalidator = std::function<boost::asio::awaitable<void>(PendingInvalidation)>;

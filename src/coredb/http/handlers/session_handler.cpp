@@ -70,8 +70,19 @@ boost::json::object StatsJson(const sessions::DatabaseStats& s) {
                              {"idleTimeout", s.idle_timeout.count()}};
 }
 
-void RegisterSessionRoutes(Router& router, sessions::SessionManager& sessions) {
+namespace {
+
+boost::json::object PoolPointJson(const sessions::PoolPoint& p) {
+  return boost::json::object{{"max", p.max},   {"size", p.size},     {"active", p.active},
+                             {"idle", p.idle}, {"leased", p.leased}, {"waiting", p.waiting}};
+}
+
+}  // namespace
+
+void RegisterSessionRoutes(Router& router, sessions::SessionManager& sessions,
+                           const sessions::PoolHistoryRecorder& history) {
   auto* manager = &sessions;
+  const auto* recorder = &history;
   using Ctx = RequestContext;
   using boost::asio::awaitable;
 
@@ -117,11 +128,32 @@ void RegisterSessionRoutes(Router& router, sessions::SessionManager& sessions) {
                co_return JsonResponse(200, out);
              });
 
+  router.Add(beast_http::verb::get, "/api/v1/pools/history", Access::kAuthenticated,
+             [recorder](Ctx&) -> awaitable<Response> {
+               boost::json::array samples;
+               for (const auto& sample : recorder->history().samples()) {
+                 boost::json::object o{{"at", FormatRfc3339(sample.at)}};
+                 for (std::size_t i = 0; i < sessions::kPoolHistoryDatabases.size(); ++i) {
+                   o[DatabaseName(sessions::kPoolHistoryDatabases[i])] = PoolPointJson(sample.pools[i]);
+                 }
+                 samples.push_back(std::move(o));
+               }
+               co_return JsonResponse(200, boost::json::object{{"periodMs", recorder->period().count()},
+                                                               {"samples", std::move(samples)}});
+             });
+
   router.Add(beast_http::verb::get, "/api/v1/connections", Access::kAdmin,
              [manager](Ctx&) -> awaitable<Response> {
                boost::json::array leases;
                for (const auto& lease : manager->List()) leases.push_back(LeaseJson(lease, true));
                co_return JsonResponse(200, boost::json::object{{"leases", std::move(leases)}});
+             });
+
+  router.Add(beast_http::verb::delete_, "/api/v1/connections/{connectionId}", Access::kAdmin,
+             [manager](Ctx& ctx) -> awaitable<Response> {
+               auto ended = manager->End(ctx.PathParam("connectionId"));
+               if (!ended) co_return ErrorResponse(ended.error());
+               co_return JsonResponse(200, boost::json::object{{"ended", true}, {"lease", LeaseJson(*ended, true)}});
              });
 
   router.Add(beast_http::verb::patch, "/api/v1/pools/{database}", Access::kAdmin,

@@ -4,13 +4,16 @@
 #pragma once
 
 #include "coredb/http/router.hpp"
+#include "coredb/sessions/pool_history.hpp"
 #include "coredb/sessions/session_manager.hpp"
 
 #include <boost/json/object.hpp>
 
 namespace coredb::http {
 
-void RegisterSessionRoutes(Router& router, sessions::SessionManager& sessions);
+// `history`: GET /api/v1/pools/history (the admin console's charts).
+void RegisterSessionRoutes(Router& router, sessions::SessionManager& sessions,
+                           const sessions::PoolHistoryRecorder& history);
 
 // The per-database stats object of GET /api/v1/connections/stats.
 boost::json::object StatsJson(const sessions::DatabaseStats& stats);
