@@ -379,25 +379,18 @@ Result<std::vector<Result<SqlOutcome>>> PgBackend::Outcomes(std::span<const SqlS
     }
     const std::size_t budget = used < max_result_bytes_ ? max_result_bytes_ - used : 0;
     std::size_t estimated = 0;
+    // The answer as JSON text (SqlStatement::text_result) or as an object; the same bound.
+    Result<SqlOutcome> outcome = Error(ErrorCode::kInternal, "no outcome");
     if (statements[i].text_result) {
       auto text = ResultToJsonText(r, reader.rows(i), ToPgRowMode(statements[i].row_mode), types_, budget, &estimated);
-      if (!text) {
-        Error error = text.error();
-        if (error.code == ErrorCode::kPayloadTooLarge && in_batch) {
-          error.message = "the batch's results exceed " + limit() + " at queries[" + std::to_string(i) + "]";
-        }
-        error.failed_index = i;
-        if (whole || error.code != ErrorCode::kPayloadTooLarge) return error;
-        out.emplace_back(std::move(error));
-        continue;
-      }
-      used += estimated;
-      out.emplace_back(SqlOutcome{{}, duration_ms, std::move(*text)});
-      continue;
+      outcome = text ? Result<SqlOutcome>(SqlOutcome{{}, duration_ms, std::move(*text)}) : text.error();
+    } else {
+      auto body = ResultToJson(r, reader.rows(i), ToPgRowMode(statements[i].row_mode), types_, budget, {}, &estimated);
+      // The round trip is shared: each entry reports the batch's server time.
+      outcome = body ? Result<SqlOutcome>(SqlOutcome{std::move(*body), duration_ms, {}}) : body.error();
     }
-    auto body = ResultToJson(r, reader.rows(i), ToPgRowMode(statements[i].row_mode), types_, budget, {}, &estimated);
-    if (!body) {
-      Error error = body.error();
+    if (!outcome) {
+      Error error = outcome.error();
       if (error.code == ErrorCode::kPayloadTooLarge && in_batch) {
         error.message = "the batch's results exceed " + limit() + " at queries[" + std::to_string(i) + "]";
       }
@@ -407,8 +400,7 @@ Result<std::vector<Result<SqlOutcome>>> PgBackend::Outcomes(std::span<const SqlS
       continue;
     }
     used += estimated;
-    // The round trip is shared: each entry reports the batch's server time.
-    out.emplace_back(SqlOutcome{std::move(*body), duration_ms, {}});
+    out.emplace_back(std::move(outcome));
   }
   return out;
 }
