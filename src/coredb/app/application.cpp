@@ -51,6 +51,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <stdexcept>
 
 #include <sys/resource.h>
 
@@ -150,7 +151,8 @@ redis::RedisPoolOptions MakeRedisPoolOptions(const config::RedisConfig& r) {
 std::string InstanceId(const config::Config& cfg) {
   if (!cfg.instance_id.empty()) return cfg.instance_id;
   unsigned char bytes[4] = {};
-  RAND_bytes(bytes, sizeof bytes);
+  // Ids must not collide across instances: a failed CSPRNG stops the start instead.
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("the system's random number generator failed (RAND_bytes)");
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id;
   for (unsigned char b : bytes) {
@@ -469,7 +471,13 @@ int Serve(const config::Config& cfg) {
   }
 
   RaiseOpenFileLimit(cfg);
-  auto service = std::make_unique<Service>(cfg, std::move(*migration_set));
+  std::unique_ptr<Service> service;
+  try {
+    service = std::make_unique<Service>(cfg, std::move(*migration_set));
+  } catch (const std::exception& e) {  // e.g. the CSPRNG failed (InstanceId)
+    spdlog::critical("cannot start: {}", e.what());
+    return 1;
+  }
   if (auto listening = service->server.Listen(); !listening) {
     spdlog::critical("{}", listening.error().message);
     return 1;

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <stdexcept>
 
 namespace coredb::sagas {
 
@@ -28,7 +29,8 @@ constexpr milliseconds kLogTimeout{10000};
 
 std::string NewSagaId() {
   unsigned char bytes[16];
-  RAND_bytes(bytes, sizeof bytes);
+  // An id is the saga's handle for its caller: never a guessable one (RunDetached turns this into 500).
+  if (RAND_bytes(bytes, sizeof bytes) != 1) throw std::runtime_error("the system's random number generator failed (RAND_bytes)");
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id = "saga_";
   for (unsigned char b : bytes) {
