@@ -437,6 +437,13 @@ TEST_F(Clients, OneAuditLinePerRequestAndNoSecretInAnyLog) {
   svc().Request("GET", "/api/v1/connections/stats", "", {{"Authorization", "Bearer"}}, std::string());
   QueryAs(c, json::object{{"sql", "SELEC 'oops-" + secret_literal + "'"}});
   QueryAs(c, json::object{{"database", "redis"}, {"command", {"GET", "audit:" + secret_literal}}});
+  // A saga: its steps' statements are fingerprinted, never their values or Redis arguments.
+  json::object step{{"name", "s1"},
+                    {"action", json::object{{"sql", "SELECT 'saga-" + secret_literal + "' AS v"}}},
+                    {"compensation", json::object{{"database", "redis"}, {"command", {"DEL", "audit:" + secret_literal}}}}};
+  auto saga = svc().Request("POST", "/api/v1/sagas", json::serialize(json::object{{"steps", json::array{step}}}));
+  EXPECT_EQ(saga.status, 200u) << saga.body;
+  const std::string saga_id = saga.Header("x-request-id");
   std::this_thread::sleep_for(300ms);  // the asynchronous logger
   const std::string out = svc().Output();
 
@@ -460,6 +467,16 @@ TEST_F(Clients, OneAuditLinePerRequestAndNoSecretInAnyLog) {
   EXPECT_EQ(fp.rfind("sql:", 0), 0u);
   EXPECT_EQ(fp.size(), 20u);
   EXPECT_NE(out.find("\"statement\":\"redis:GET\""), std::string::npos);
+  std::istringstream saga_lines(out);
+  bool saga_audited = false;
+  while (std::getline(saga_lines, line)) {
+    if (line.find(saga_id) == std::string::npos || line.find("\"route\":\"/api/v1/sagas\"") == std::string::npos) continue;
+    const std::string saga_fp(json::parse(line).at("statement").as_string());
+    EXPECT_EQ(saga_fp.rfind("saga:", 0), 0u) << line;
+    EXPECT_EQ(saga_fp.size(), 21u) << line;
+    saga_audited = true;
+  }
+  EXPECT_TRUE(saga_audited) << out;
 
   for (const std::string& secret : {c.token, bad_token, svc().admin_token(), secret_literal}) {
     EXPECT_EQ(out.find(secret), std::string::npos) << "found in the log: " << secret;

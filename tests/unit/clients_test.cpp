@@ -328,6 +328,16 @@ TEST(Fingerprint, ValuesAndCommentsGoAwayTheShapeStays) {
   EXPECT_EQ(BatchFingerprint(batch).size(), 20u);
 }
 
+TEST(Fingerprint, SagasBySteps) {
+  const std::vector<std::string_view> a = {"INSERT INTO t VALUES (1)", "null", "redis:SET"};
+  const std::vector<std::string_view> same_shape = {"insert into t values (42)", "null", "redis:SET"};
+  const std::vector<std::string_view> other = {"INSERT INTO t VALUES (1)", "DELETE FROM t", "redis:SET"};
+  EXPECT_EQ(SagaFingerprint(a).rfind("saga:", 0), 0u);
+  EXPECT_EQ(SagaFingerprint(a).size(), 21u);
+  EXPECT_EQ(SagaFingerprint(a), SagaFingerprint(same_shape)) << "values do not change it";
+  EXPECT_NE(SagaFingerprint(a), SagaFingerprint(other));
+}
+
 // ---- redis scopes, cache tags, cache keys of roles -------------------------------------------
 
 TEST(RedisScope, ReadsWritesAndAdminCommands) {

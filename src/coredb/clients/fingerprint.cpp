@@ -175,14 +175,24 @@ std::string SqlFingerprint(std::string_view sql) {
   return fingerprint;
 }
 
-std::string BatchFingerprint(std::span<const std::string_view> statements) {
+namespace {
+
+std::string JoinedFingerprint(std::string_view prefix, std::span<const std::string_view> statements) {
   std::string joined;
   for (std::string_view s : statements) {
     joined += NormalizeSql(s);
     joined += ";\n";
   }
-  return "sql:" + Hex16(joined);
+  return std::string(prefix) + Hex16(joined);
 }
+
+}  // namespace
+
+std::string BatchFingerprint(std::span<const std::string_view> statements) {
+  return JoinedFingerprint("sql:", statements);
+}
+
+std::string SagaFingerprint(std::span<const std::string_view> steps) { return JoinedFingerprint("saga:", steps); }
 
 std::string RedisFingerprint(std::string_view command) {
   std::string out = "redis:";

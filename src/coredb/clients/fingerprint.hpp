@@ -18,6 +18,10 @@ std::string NormalizeSql(std::string_view sql);
 std::string SqlFingerprint(std::string_view sql);
 // One fingerprint for a batch: the normalised statements joined, hashed.
 std::string BatchFingerprint(std::span<const std::string_view> statements);
+// A saga: "saga:" + 16 hex digits over its steps' statements in order (each action, then its
+// compensation), as the caller builds them: SQL text, or only the command name of a Redis step,
+// "null" for no compensation.
+std::string SagaFingerprint(std::span<const std::string_view> steps);
 // Redis: "redis:" + the command name upper-cased (only the name: arguments hold keys and values).
 std::string RedisFingerprint(std::string_view command);
 

@@ -1,5 +1,6 @@
 #include "coredb/http/handlers/saga_handler.hpp"
 
+#include "coredb/clients/fingerprint.hpp"
 #include "coredb/clients/redis_scope.hpp"
 
 #include "coredb/core/percent_decode.hpp"
@@ -11,6 +12,33 @@
 namespace coredb::http {
 
 namespace {
+
+// The audit line's fingerprint of a saga: its steps' statements, never their values (a Redis
+// step by its command name only).
+std::string AuditFingerprint(const sagas::SagaDefinition& definition) {
+  std::vector<std::string> pieces;
+  auto add = [&](const sagas::StepRequest& request) {
+    if (request.database == Database::kRedis) {
+      const auto* command = request.json.if_contains("command");
+      const auto* args = command != nullptr ? command->if_array() : nullptr;
+      const auto* name = args != nullptr && !args->empty() ? args->front().if_string() : nullptr;
+      pieces.push_back(clients::RedisFingerprint(name != nullptr ? std::string_view(*name) : std::string_view{}));
+    } else {
+      const auto* sql = request.json.if_contains("sql");
+      pieces.emplace_back(sql != nullptr && sql->is_string() ? std::string_view(sql->get_string()) : std::string_view{});
+    }
+  };
+  for (const auto& step : definition.steps) {
+    add(step.action);
+    if (step.compensation) {
+      add(*step.compensation);
+    } else {
+      pieces.emplace_back("null");
+    }
+  }
+  std::vector<std::string_view> views(pieces.begin(), pieces.end());
+  return clients::SagaFingerprint(views);
+}
 
 using boost::asio::awaitable;
 namespace json = boost::json;
@@ -100,6 +128,7 @@ void RegisterSagaRoutes(Router& router, sagas::SagaService& service) {
                if (!body) co_return ErrorResponse(body.error());
                auto definition = sagas::ParseSagaDefinition(*body);
                if (!definition) co_return ErrorResponse(definition.error());
+               ctx.audit_statement = AuditFingerprint(*definition);
                if (auto allowed = CheckRedisStepScopes(ctx.principal, *definition); !allowed) {
                  co_return ErrorResponse(allowed.error());
                }
