@@ -295,6 +295,118 @@ TEST(FailureDrill, RedisKilledUnderLoadCachedReadsFallBackToPostgres) {
   EXPECT_EQ(m.Value("coredb_pool_connections", {{"database", "postgresql"}, {"state", "active"}}), 0);
 }
 
+TEST(FailureDrill, VectorStoreKilledUnderLoadFailsFastAloneAndComesBack) {
+  ServiceProcess svc(ServiceProcess::Env{{"BREAKER_VECTOR_VOLUME_THRESHOLD", "3"},
+                                         {"BREAKER_VECTOR_ROLLING_WINDOW_MS", "2000"},
+                                         {"BREAKER_VECTOR_RESET_TIMEOUT_MS", "1000"}});
+  const std::string name = "drill_vec_" + std::to_string(::getpid());
+  auto create = [&] {
+    return svc.Post("/api/v1/vectors/collections", {{"name", name}, {"dimension", 3}, {"metric", "cosine"}});
+  };
+  auto upsert = [&] {
+    json::array items;
+    for (int i = 0; i < 20; ++i) {
+      items.push_back(json::object{{"id", "v" + std::to_string(i)}, {"embedding", json::array{1.0, i * 0.1, 0.5}}});
+    }
+    return svc.Post("/api/v1/vectors/" + name + "/upsert", {{"items", items}});
+  };
+  ASSERT_EQ(create().status, 201u);
+  ASSERT_EQ(upsert().status, 200u);
+  auto search = [&] {
+    return svc.Post("/api/v1/vectors/" + name + "/search", {{"embedding", json::array{1.0, 0.2, 0.5}}, {"topK", 3}});
+  };
+  ASSERT_EQ(search().status, 200u);
+
+  // SQL clients beside the vector clients: the vector store's failure must not touch them.
+  std::atomic<bool> stop{false}, down{false};
+  std::atomic<int> sql_ok{0}, sql_failed{0}, vec_ok{0}, vec_other{0};
+  std::mutex mutex;
+  std::vector<Call> down_calls;  // vector calls made while the store was down
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c) {
+    clients.emplace_back([&] {
+      while (!stop.load()) {
+        try {
+          (svc.Query({{"sql", "SELECT 1 AS one"}}).status == 200 ? sql_ok : sql_failed)++;
+        } catch (const std::exception&) {
+          ++sql_failed;
+        }
+      }
+    });
+    clients.emplace_back([&] {
+      while (!stop.load()) {
+        const auto at = Clock::now();
+        try {
+          auto r = search();
+          const bool was_down = down.load();
+          if (r.status == 200) {
+            ++vec_ok;
+          } else if (was_down) {
+            std::lock_guard lock(mutex);
+            down_calls.push_back({at, Ms(Clock::now() - at), r.status, r.ErrorCode()});
+          } else {
+            ++vec_other;  // e.g. 404 after the restart, until the collection is made again
+          }
+        } catch (const std::exception&) {
+          ++vec_other;
+        }
+        std::this_thread::sleep_for(5ms);
+      }
+    });
+  }
+  std::this_thread::sleep_for(500ms);
+  {
+    BackendGuard vector("vector");
+    down = true;
+    std::this_thread::sleep_for(3s);
+    down = false;
+  }
+  // The store is back (PGlite keeps its data in memory: the collection is gone); the breaker lets
+  // a probe through after its reset timeout and the vectors API answers again.
+  std::optional<Clock::time_point> back_at;
+  const auto restarted = Clock::now();
+  while (Clock::now() - restarted < 15s && !back_at) {
+    if (create().status == 201) {
+      back_at = Clock::now();
+    } else {
+      std::this_thread::sleep_for(200ms);
+    }
+  }
+  const bool upserted = back_at && upsert().status == 200;
+  const int vec_ok_before = vec_ok.load();
+  std::this_thread::sleep_for(500ms);
+  stop = true;
+  for (auto& t : clients) t.join();
+  ASSERT_TRUE(back_at.has_value()) << "the vectors API did not come back";
+  EXPECT_TRUE(upserted);
+  auto m = Scrape(svc);
+
+  ASSERT_TRUE(svc.running()) << svc.Output();
+  EXPECT_EQ(sql_failed.load(), 0) << "SQL traffic failed while only the vector store was down";
+  EXPECT_GT(sql_ok.load(), 100);
+  ASSERT_FALSE(down_calls.empty());
+  std::size_t circuit_open = 0;
+  std::vector<double> open_ms;
+  for (const Call& c : down_calls) {
+    EXPECT_EQ(c.status, 503u) << c.code;
+    EXPECT_TRUE(c.code == "CIRCUIT_OPEN" || c.code == "DATABASE_UNAVAILABLE") << c.code;
+    if (c.code == "CIRCUIT_OPEN") {
+      ++circuit_open;
+      open_ms.push_back(c.ms);
+    }
+  }
+  EXPECT_GT(circuit_open, 0u) << "the vector breaker never opened";
+  std::sort(open_ms.begin(), open_ms.end());
+  if (!open_ms.empty()) {
+    EXPECT_LT(open_ms[open_ms.size() / 2], 100.0) << "an open breaker answers at once";
+  }
+  EXPECT_GT(vec_ok.load(), vec_ok_before) << "searches did not succeed again after the restart";
+  EXPECT_GE(*m.Value("coredb_circuit_breaker_transitions_total", {{"backend", "vector"}, {"to", "open"}}), 1);
+  EXPECT_EQ(m.Value("coredb_circuit_breaker_state", {{"backend", "vector"}}), 0);
+  EXPECT_EQ(m.Value("coredb_circuit_breaker_state", {{"backend", "postgresql"}}), 0);
+  (void)vec_other;
+}
+
 TEST(FailureDrill, AHangingQueryIsCancelledByItsTimeoutAndCounted) {
   ServiceProcess svc;
   const double before = Scrape(svc).Value("coredb_query_timeouts_total", {{"database", "postgresql"}}).value_or(-1);

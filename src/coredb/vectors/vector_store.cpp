@@ -329,22 +329,35 @@ awaitable<Result<void>> VectorStore::EnsureReady() {
 
 awaitable<Result<std::vector<SqlOutcome>>> VectorStore::RunAtomic(std::span<const SqlStatement> statements,
                                                                   const std::string& name) {
-  auto results = co_await backend_.RunBatch(statements, true, timeout_);
-  if (!results) co_return results.error();
-  std::vector<SqlOutcome> out;
-  out.reserve(results->size());
-  for (auto& r : *results) {
-    if (!r) {
-      Error error = r.error();
-      if (HasSqlState(error, "42P01")) {
-        meta_.erase(name);
-        co_return MakeError(ErrorCode::kNotFound, NotFound(name));
+  for (int attempt = 0;; ++attempt) {
+    auto results = co_await backend_.RunBatch(statements, true, timeout_);
+    if (!results) co_return results.error();
+    std::vector<SqlOutcome> out;
+    out.reserve(results->size());
+    std::optional<Error> failed;
+    for (auto& r : *results) {
+      if (!r) {
+        failed = r.error();
+        break;
       }
-      co_return error;
+      out.push_back(std::move(*r));
     }
-    out.push_back(std::move(*r));
+    if (!failed) co_return out;
+    // A relation or schema gone behind our back: the collection's table, or the whole store (a
+    // vector server that came back empty, as PGlite does after a restart). Check the catalog again
+    // (Initialize recreates it) and run once more: nothing of the atomic batch took effect.
+    if (HasSqlState(*failed, "42P01") || HasSqlState(*failed, "3F000")) {
+      meta_.erase(name);
+      ready_ = false;
+      if (attempt == 0) {
+        auto ready = co_await EnsureReady();
+        if (!ready) co_return ready.error();
+        continue;
+      }
+      co_return MakeError(ErrorCode::kNotFound, NotFound(name));
+    }
+    co_return *failed;
   }
-  co_return out;
 }
 
 awaitable<Result<VectorStore::Meta>> VectorStore::LoadMeta(const std::string& name, bool refresh) {
@@ -356,6 +369,11 @@ awaitable<Result<VectorStore::Meta>> VectorStore::LoadMeta(const std::string& na
   const json::array params{json::string(name)};
   const SqlStatement statement{sql, &params, RowMode::kObject, timeout_};
   auto outcome = co_await backend_.Run(statement);
+  if (!outcome && (HasSqlState(outcome.error(), "42P01") || HasSqlState(outcome.error(), "3F000"))) {
+    // The catalog itself is gone (a vector server that came back empty): the next call makes it again.
+    ready_ = false;
+    co_return MakeError(ErrorCode::kNotFound, NotFound(name));
+  }
   if (!outcome) co_return outcome.error();
   const json::array* rows = Rows(*outcome);
   if (rows == nullptr || rows->empty()) co_return MakeError(ErrorCode::kNotFound, NotFound(name));
