@@ -385,7 +385,11 @@ TEST_F(Hangup, RequestTimeoutHeaderCutsTheStatement) {
 TEST_F(Hangup, RequestTimeoutCutsASagaStepAndTheSagaCompensates) {
   // A saga goes on when its caller leaves, but its deadline bounds it: the step running at the
   // deadline is cut (statement_timeout = what remains), no later step starts, and what ran before
-  // is compensated.
+  // is compensated. The saga log lives in the schema: a service of its own on a migrated scratch
+  // database.
+  ScratchDatabase db;
+  ServiceProcess sagas(ServiceProcess::Env{{"DATABASE_URL", db.app_conninfo()}});
+  EnsureMigrated(sagas);
   const std::string marker = Marker();
   json::object first{{"name", "first_" + marker},
                      {"action", json::object{{"sql", "SELECT 1 AS done"}}},
@@ -393,7 +397,7 @@ TEST_F(Hangup, RequestTimeoutCutsASagaStepAndTheSagaCompensates) {
   json::object slow{{"name", "slow"}, {"action", json::object{{"sql", SleepSql(marker, 5)}}}, {"compensation", nullptr}};
   json::object never{{"name", "never"}, {"action", json::object{{"sql", "SELECT 3"}}}, {"compensation", nullptr}};
   const auto start = Clock::now();
-  auto r = svc().Request("POST", "/api/v1/sagas", json::serialize(json::object{{"steps", json::array{first, slow, never}}}),
+  auto r = sagas.Request("POST", "/api/v1/sagas", json::serialize(json::object{{"steps", json::array{first, slow, never}}}),
                          {{"X-Request-Timeout", "400"}});
   EXPECT_LT(Clock::now() - start, 1500ms) << r.body;
   // Answered at the deadline: 504, or the compensated saga when its compensation beat the backstop.
@@ -402,7 +406,7 @@ TEST_F(Hangup, RequestTimeoutCutsASagaStepAndTheSagaCompensates) {
   // The saga ends compensated: the slow step failed with QUERY_TIMEOUT, the last never ran.
   json::object saga;
   for (const auto until = Clock::now() + 5s; Clock::now() < until; std::this_thread::sleep_for(20ms)) {
-    auto list = svc().Request("GET", "/api/v1/sagas?limit=20");
+    auto list = sagas.Request("GET", "/api/v1/sagas?limit=20");
     ASSERT_EQ(list.status, 200u) << list.body;
     for (const auto& s : list.json.at("sagas").as_array()) {
       if (s.at("steps").as_array().at(0).at("name") == json::value("first_" + marker)) saga = s.as_object();
