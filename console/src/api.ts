@@ -65,13 +65,17 @@ export async function metricsText(): Promise<string> {
 }
 
 // The API's shapes the console reads (docs/openapi.yaml).
-export interface PoolStats {
+// A pool's numbers at one moment (GET /api/v1/pools/history samples them).
+export interface PoolPoint {
   max: number;
   size: number;
   active: number;
   idle: number;
   leased: number;
   waiting: number;
+}
+// GET /api/v1/connections/stats: the numbers now, with the counters since start.
+export interface PoolStats extends PoolPoint {
   utilization: number;
   acquiredTotal: number;
   releasedTotal: number;
@@ -81,14 +85,6 @@ export interface PoolStats {
 export type Stats = Record<'postgresql' | 'redis' | 'vector', PoolStats>;
 
 // GET /api/v1/pools/history: the service's own samples of the last ten minutes, oldest first.
-export interface PoolPoint {
-  max: number;
-  size: number;
-  active: number;
-  idle: number;
-  leased: number;
-  waiting: number;
-}
 export interface PoolHistory {
   periodMs: number;
   samples: ({ at: string } & Record<'postgresql' | 'redis' | 'vector', PoolPoint>)[];
