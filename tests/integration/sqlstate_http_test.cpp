@@ -229,6 +229,11 @@ TEST_F(SqlStateRows, AStatementInAnAbortedTransactionIsAQueryError) {
   ExpectRow({{"sql", "SELECT $1::int + $2::int"}, {"params", {1}}, {"transactionId", tx}}, 400, "QUERY_ERROR", "08P01",
             false);
   ExpectRow({{"sql", "SELECT 1"}, {"transactionId", tx}}, 400, "QUERY_ERROR", "25P02", false, "roll it back");
+  // One note, not two: it was aborted before this statement, not by it.
+  auto again = svc().Query({{"sql", "SELECT 1"}, {"transactionId", tx}});
+  ASSERT_EQ(again.status, 400u) << again.body;
+  const std::string message(again.json.at("error").at("message").as_string());
+  EXPECT_EQ(message.find("now aborted"), std::string::npos) << message;
   auto rolled = svc().Post("/api/v1/transaction/rollback", {{"transactionId", tx}});
   EXPECT_EQ(rolled.status, 200u) << rolled.body;
 }

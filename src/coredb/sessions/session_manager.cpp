@@ -264,6 +264,8 @@ namespace {
 template <class T>
 void AppendToError(Result<T>& result, const std::string& note) {
   if (result || note.empty()) return;
+  // A 25P02 failed because the transaction was aborted before, and already says so (sqlstate.cpp).
+  if (result.error().pg && result.error().pg->sqlstate == "25P02") return;
   Error error = result.error();
   error.message += note;
   result = std::move(error);
