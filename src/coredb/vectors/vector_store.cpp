@@ -57,6 +57,8 @@ double Score(Metric metric, double distance) { return metric == Metric::kCosine 
 std::string NotFound(std::string_view name) { return "collection '" + std::string(name) + "' not found"; }
 
 bool HasSqlState(const Error& error, std::string_view state) { return error.pg && error.pg->sqlstate == state; }
+// A relation or schema that is not there (any more): a collection's table, or the whole store.
+bool RelationGone(const Error& error) { return HasSqlState(error, "42P01") || HasSqlState(error, "3F000"); }
 
 const json::array* Rows(const SqlOutcome& outcome) {
   const json::value* rows = outcome.body.if_contains("rows");
@@ -346,7 +348,7 @@ awaitable<Result<std::vector<SqlOutcome>>> VectorStore::RunAtomic(std::span<cons
     // A relation or schema gone behind our back: the collection's table, or the whole store (a
     // vector server that came back empty, as PGlite does after a restart). Check the catalog again
     // (Initialize recreates it) and run once more: nothing of the atomic batch took effect.
-    if (HasSqlState(*failed, "42P01") || HasSqlState(*failed, "3F000")) {
+    if (RelationGone(*failed)) {
       meta_.erase(name);
       ready_ = false;
       if (attempt == 0) {
@@ -369,7 +371,7 @@ awaitable<Result<VectorStore::Meta>> VectorStore::LoadMeta(const std::string& na
   const json::array params{json::string(name)};
   const SqlStatement statement{sql, &params, RowMode::kObject, timeout_};
   auto outcome = co_await backend_.Run(statement);
-  if (!outcome && (HasSqlState(outcome.error(), "42P01") || HasSqlState(outcome.error(), "3F000"))) {
+  if (!outcome && RelationGone(outcome.error())) {
     // The catalog itself is gone (a vector server that came back empty): the next call makes it again.
     ready_ = false;
     co_return MakeError(ErrorCode::kNotFound, NotFound(name));
