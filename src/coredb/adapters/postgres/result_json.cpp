@@ -552,6 +552,15 @@ class ResultRows {
   const PGresult* res_;
 };
 
+// The row count of a command's tag ("INSERT 0 3" → 3); nullopt for a tag without one.
+std::optional<std::uint64_t> AffectedRows(const PGresult* res) {
+  const std::string_view count = PQcmdTuples(const_cast<PGresult*>(res));
+  std::uint64_t affected = 0;
+  auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), affected);
+  if (count.empty() || ec != std::errc() || end != count.data() + count.size()) return std::nullopt;
+  return affected;
+}
+
 template <class Rows>
 std::size_t ValueBytes(const Rows& rows, int r, int columns) {
   std::size_t bytes = 0;
@@ -632,11 +641,8 @@ Result<json::object> BuildJson(const PGresult* res, const Rows& source, RowMode 
   if (status == PGRES_TUPLES_OK || status == PGRES_SINGLE_TUPLE) {
     out.emplace("rowCount", static_cast<std::int64_t>(row_total));
   } else {
-    const std::string_view count = PQcmdTuples(const_cast<PGresult*>(res));
-    std::uint64_t affected = 0;
-    auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), affected);
-    if (!count.empty() && ec == std::errc() && end == count.data() + count.size()) {
-      out.emplace("rowCount", affected);
+    if (const auto affected = AffectedRows(res)) {
+      out.emplace("rowCount", *affected);
     } else {
       out.emplace("rowCount", nullptr);
     }
@@ -767,14 +773,8 @@ Result<std::string> BuildJsonText(const PGresult* res, const Rows& source, RowMo
   if (status == PGRES_TUPLES_OK || status == PGRES_SINGLE_TUPLE) {
     out += std::to_string(row_total);
   } else {
-    const std::string_view count = PQcmdTuples(const_cast<PGresult*>(res));
-    std::uint64_t affected = 0;
-    auto [end, ec] = std::from_chars(count.data(), count.data() + count.size(), affected);
-    if (!count.empty() && ec == std::errc() && end == count.data() + count.size()) {
-      out += std::to_string(affected);
-    } else {
-      out += "null";
-    }
+    const auto affected = AffectedRows(res);
+    out += affected ? std::to_string(*affected) : "null";
   }
   out += ",\"command\":";
   const std::string_view verb = CommandVerb(res);
